@@ -1,0 +1,16 @@
+// Package ratelimit keeps a run within Adobe's per-organization request
+// quotas and turns a 429 into a pause that every worker honours.
+//
+// Adobe states each quota as "N requests in any window of length W" (a
+// [Limit]) for one of four [Bucket]s; [Soft] and [Hard] are the published
+// sets. A [Set] holds one limiter per bucket, shared by all workers: call
+// [Set.Wait] before each request and [Set.Throttled] on each 429.
+//
+// Pacing is a golang.org/x/time/rate limiter per bucket with burst 1, so
+// grants come at least (W+margin)/N apart and any N+1 of them span more than
+// W. A small margin (2% of W, at least 20ms) absorbs the jitter between the
+// moment a request is granted and the moment it reaches Adobe. [Window] is
+// the exact sliding window the server side applies; the emulator and the
+// tests use it, and [Violations] checks a series of request times against a
+// limit.
+package ratelimit

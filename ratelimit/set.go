@@ -1,0 +1,371 @@
+package ratelimit
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// Options tune a [Set]. The zero value means the defaults.
+type Options struct {
+	// Margin is the fraction of each window added as a safety margin:
+	// requests are spaced (Window+margin)/N apart. Default 0.02. The
+	// margin is never zero: it absorbs network jitter.
+	Margin float64
+	// MinMargin is the least margin whatever the window, since network
+	// jitter is absolute, not a fraction of the window. Default 20ms.
+	MinMargin time.Duration
+	// MaxPause caps every pause after a 429, Retry-After included.
+	// Default 60s.
+	MaxPause time.Duration
+	// Now returns the current time. Default time.Now.
+	Now func() time.Time
+	// NewTimer returns a channel that receives once d has passed and a
+	// function that stops the timer, like time.NewTimer. Tests pass a fake
+	// clock here together with Now.
+	NewTimer func(d time.Duration) (<-chan time.Time, func() bool)
+	// Rand returns a number in [0,1) to jitter back-off pauses. It must be
+	// safe for concurrent use. Default math/rand/v2's Float64.
+	Rand func() float64
+}
+
+// A Set paces requests against a [Profile]: one limiter per bucket, shared
+// by every worker of a run, since Adobe counts requests per organization.
+//
+// Each bucket is a [rate.Limiter] with burst 1 and rate N/(Window+margin),
+// margin = max(MinMargin, Margin×Window). Grants therefore come at least
+// [Set.Interval] apart and any N+1 of them span Window+margin: no window of
+// length Window ever holds more than N requests, even when requests reach
+// the server later than granted by amounts that differ by less than margin,
+// while the bucket still runs at Window/(Window+margin) of its limit (98% by
+// default). A burst of N would admit 2N requests in one window.
+//
+// A 429 reported with [Set.Throttled] pauses its bucket for every caller
+// of [Set.Wait], not only the one that got it; other buckets go on.
+//
+// Most callers want Wait before each request and Throttled on each 429.
+// [Set.Stats] reports who is waiting, for a progress display.
+//
+// The zero value has no buckets: Wait reports every bucket unknown. Use
+// [New]. A Set is safe for concurrent use by multiple goroutines.
+type Set struct {
+	buckets  map[Bucket]*bucket
+	maxPause time.Duration
+	now      func() time.Time
+	newTimer func(d time.Duration) (<-chan time.Time, func() bool)
+	rand     func() float64
+}
+
+// bucket is one quota's limiter and 429 state.
+type bucket struct {
+	limit    Limit
+	interval time.Duration
+	lim      *rate.Limiter
+
+	mu          sync.Mutex
+	pausedUntil time.Time
+	paused      chan struct{} // closed (and replaced) when a pause begins or grows
+	streak      int           // consecutive 429s, for the back-off
+	throttles   int64
+	waited      time.Duration
+	waiters     map[uint64]*waiter // callers in Wait, by id
+	nextID      uint64
+}
+
+// waiter is one caller blocked in Wait.
+type waiter struct {
+	began time.Time
+	r     *rate.Reservation // its queued slot; nil once a pause took it back
+}
+
+// New returns a Set with one limiter for each bucket of p. It panics if a
+// limit in p is not positive; [ParseLimit] never returns such a limit.
+func New(p Profile, opt Options) *Set {
+	if opt.Margin <= 0 {
+		opt.Margin = 0.02
+	}
+	if opt.MinMargin <= 0 {
+		opt.MinMargin = 20 * time.Millisecond
+	}
+	s := &Set{
+		buckets:  make(map[Bucket]*bucket, len(p)),
+		maxPause: opt.MaxPause,
+		now:      opt.Now,
+		newTimer: opt.NewTimer,
+		rand:     opt.Rand,
+	}
+	if s.maxPause <= 0 {
+		s.maxPause = 60 * time.Second
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.newTimer == nil {
+		s.newTimer = func(d time.Duration) (<-chan time.Time, func() bool) {
+			t := time.NewTimer(d)
+			return t.C, t.Stop
+		}
+	}
+	if s.rand == nil {
+		s.rand = rand.Float64
+	}
+	for b, l := range p {
+		if l.N <= 0 || l.Window <= 0 {
+			panic(fmt.Sprintf("ratelimit: bucket %q: limit %v is not positive", b, l))
+		}
+		margin := max(opt.MinMargin, time.Duration(opt.Margin*float64(l.Window)))
+		// Round up: a grant a nanosecond early could put N+1 in a window.
+		interval := (l.Window + margin + time.Duration(l.N) - 1) / time.Duration(l.N)
+		s.buckets[b] = &bucket{
+			limit:    l,
+			interval: interval,
+			lim:      rate.NewLimiter(rate.Every(interval), 1),
+			paused:   make(chan struct{}),
+			waiters:  make(map[uint64]*waiter),
+		}
+	}
+	return s
+}
+
+// Limit returns the limit of bucket b, and whether s has b.
+func (s *Set) Limit(b Bucket) (Limit, bool) {
+	bk := s.buckets[b]
+	if bk == nil {
+		return Limit{}, false
+	}
+	return bk.limit, true
+}
+
+// Interval returns the spacing of grants on b, (Window+margin)/N rounded up
+// to a nanosecond (x/time/rate may grant a nanosecond sooner, converting
+// through float64 seconds); 0 if s has no bucket b.
+func (s *Set) Interval(b Bucket) time.Duration {
+	if bk := s.buckets[b]; bk != nil {
+		return bk.interval
+	}
+	return 0
+}
+
+// Wait blocks until one request may be sent on b, or ctx is done. It first
+// waits out any pause on b, then for b's next free slot. If a pause begins
+// meanwhile, the slot is taken back and the caller queues again once the
+// pause ends, so callers resume evenly spaced rather than all at once. If ctx
+// is done first, Wait gives its slot back, which may let others go sooner,
+// and returns ctx.Err().
+func (s *Set) Wait(ctx context.Context, b Bucket) error {
+	bk := s.buckets[b]
+	if bk == nil {
+		return fmt.Errorf("ratelimit: unknown bucket %q", b)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	w, id := bk.enter(s.now())
+	err := s.wait(ctx, bk, w)
+	bk.leave(id, s.now())
+	return err
+}
+
+func (s *Set) wait(ctx context.Context, bk *bucket, w *waiter) error {
+	for {
+		// Check for a pause and queue under one lock, so that a pause
+		// beginning now either is seen here or takes the slot back.
+		bk.mu.Lock()
+		now := s.now()
+		if until := bk.pausedUntil; now.Before(until) {
+			bk.mu.Unlock()
+			// Wait it out, then look again: the pause may have grown.
+			if err := s.sleep(ctx, until.Sub(now), nil); err != nil {
+				return err
+			}
+			continue
+		}
+		r := bk.lim.ReserveN(now, 1)
+		w.r = r
+		paused := bk.paused
+		bk.mu.Unlock()
+
+		err := s.sleep(ctx, r.DelayFrom(now), paused)
+		bk.mu.Lock()
+		kept := w.r != nil // else a pause began and took the slot back
+		w.r = nil
+		if kept && err != nil {
+			// Give the slot back, which may let others go sooner.
+			r.CancelAt(s.now())
+		}
+		bk.mu.Unlock()
+		if err != nil || kept {
+			return err
+		}
+	}
+}
+
+// sleep blocks for d or until wake is closed (a nil wake never is), or
+// until ctx is done, when it returns ctx.Err().
+func (s *Set) sleep(ctx context.Context, d time.Duration, wake <-chan struct{}) error {
+	if d <= 0 {
+		return nil
+	}
+	ch, stop := s.newTimer(d)
+	defer stop()
+	select {
+	case <-ch:
+		return nil
+	case <-wake:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// Throttled reports a 429 on b. Every caller of [Set.Wait] on b pauses until
+// now+pause: retryAfter when positive (the server's Retry-After), else an
+// exponential back-off starting at max(2×Window/N, 1s), doubling with each
+// consecutive 429 on b and jittered by ×[1, 1.25). Both are capped at
+// Options.MaxPause.
+//
+// Concurrent 429s do not stack: a pause only ever grows to the latest end
+// asked for, and a 429 that arrives while b is paused (a request sent before
+// the pause began) does not count towards the streak. The streak ends once b
+// has run for a full window since its last pause without a 429.
+// Throttled on a bucket s does not have does nothing.
+func (s *Set) Throttled(b Bucket, retryAfter time.Duration) {
+	bk := s.buckets[b]
+	if bk == nil {
+		return
+	}
+	now := s.now()
+	bk.mu.Lock()
+	defer bk.mu.Unlock()
+	bk.throttles++
+	if !now.Before(bk.pausedUntil.Add(bk.limit.Window)) {
+		bk.streak = 0
+	}
+	if !now.Before(bk.pausedUntil) {
+		bk.streak++
+	}
+	pause := min(retryAfter, s.maxPause)
+	if retryAfter <= 0 {
+		pause = s.backoff(bk.limit, bk.streak)
+	}
+	if until := now.Add(pause); until.After(bk.pausedUntil) {
+		bk.pausedUntil = until
+		bk.requeue(now)
+		close(bk.paused) // wake the waiters whose slots were taken back
+		bk.paused = make(chan struct{})
+	}
+}
+
+// requeue takes back every queued slot as a pause begins: kept, the slots
+// would release their waiters all at once when it ends. x/time/rate returns
+// a cancelled slot's token only when no later slot is outstanding, so they
+// go latest first, and the bucket resumes after the pause as if they had
+// never been asked for. Waiters notice and queue again after the pause.
+// bk.mu must be held.
+func (bk *bucket) requeue(now time.Time) {
+	var queued []*waiter
+	for _, w := range bk.waiters {
+		if w.r != nil {
+			queued = append(queued, w)
+		}
+	}
+	slices.SortFunc(queued, func(a, b *waiter) int {
+		return cmp.Compare(b.r.DelayFrom(now), a.r.DelayFrom(now))
+	})
+	for _, w := range queued {
+		w.r.CancelAt(now)
+		w.r = nil
+	}
+}
+
+// backoff returns the pause after the streak-th consecutive 429 without
+// Retry-After on a bucket limited by l.
+func (s *Set) backoff(l Limit, streak int) time.Duration {
+	d := max(2*l.Window/time.Duration(l.N), time.Second)
+	for i := 1; i < streak && d < s.maxPause; i++ {
+		d *= 2
+	}
+	d = time.Duration(float64(d) * (1 + 0.25*s.rand()))
+	return min(d, s.maxPause)
+}
+
+func (bk *bucket) enter(now time.Time) (*waiter, uint64) {
+	bk.mu.Lock()
+	defer bk.mu.Unlock()
+	bk.nextID++
+	w := &waiter{began: now}
+	bk.waiters[bk.nextID] = w
+	return w, bk.nextID
+}
+
+func (bk *bucket) leave(id uint64, now time.Time) {
+	bk.mu.Lock()
+	defer bk.mu.Unlock()
+	bk.waited += now.Sub(bk.waiters[id].began)
+	delete(bk.waiters, id)
+}
+
+// Stats is a snapshot of a [Set], by bucket.
+type Stats map[Bucket]BucketStats
+
+// BucketStats describes one bucket of a [Set] at one moment.
+type BucketStats struct {
+	Limit       Limit
+	Interval    time.Duration // see [Set.Interval]
+	Waiting     int           // callers blocked in Wait now
+	LongestWait time.Duration // how long the longest-blocked of them has waited so far
+	PausedUntil time.Time     // end of the current 429 pause; zero if not paused
+	Throttles   int64         // 429s reported with Throttled
+	Waited      time.Duration // total time callers spent in Wait, over the calls that returned
+}
+
+// WaitingOnQuota reports whether a caller is held up by the quota rather
+// than by ordinary pacing: it waits on a 429 pause, or has waited longer
+// than one interval (so others are queued ahead of it).
+func (bs BucketStats) WaitingOnQuota() bool {
+	return bs.Waiting > 0 && (!bs.PausedUntil.IsZero() || bs.LongestWait > bs.Interval)
+}
+
+// WaitingOnQuota reports whether any bucket is [BucketStats.WaitingOnQuota].
+func (st Stats) WaitingOnQuota() bool {
+	for _, bs := range st {
+		if bs.WaitingOnQuota() {
+			return true
+		}
+	}
+	return false
+}
+
+// Stats returns a snapshot of every bucket.
+func (s *Set) Stats() Stats {
+	if len(s.buckets) == 0 {
+		return Stats{}
+	}
+	now := s.now()
+	st := make(Stats, len(s.buckets))
+	for b, bk := range s.buckets {
+		bk.mu.Lock()
+		bs := BucketStats{
+			Limit:     bk.limit,
+			Interval:  bk.interval,
+			Waiting:   len(bk.waiters),
+			Throttles: bk.throttles,
+			Waited:    bk.waited,
+		}
+		if now.Before(bk.pausedUntil) {
+			bs.PausedUntil = bk.pausedUntil
+		}
+		for _, w := range bk.waiters {
+			bs.LongestWait = max(bs.LongestWait, now.Sub(w.began))
+		}
+		bk.mu.Unlock()
+		st[b] = bs
+	}
+	return st
+}
