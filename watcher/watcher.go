@@ -1,0 +1,208 @@
+package watcher
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/fsnotify/fsnotify"
+)
+
+// DefaultSettle is the settle period used when [Config.Settle] is zero.
+const DefaultSettle = 2 * time.Second
+
+// fallbackPoll is the rescan interval switched on when file events cannot
+// be relied on (watch limit reached, no inotify instance left).
+const fallbackPoll = 5 * time.Second
+
+// Config configures a [Watcher]. Only Root is required.
+type Config struct {
+	// Root is the hot folder. A symbolic link to a directory is followed;
+	// links inside it are not.
+	Root string
+	// Exclude lists directories that are never scanned or watched, such as
+	// the output and state folders when they sit inside Root. Entries
+	// outside Root are irrelevant and dropped; Root itself may not be
+	// excluded.
+	Exclude []string
+	// Settle is how long a file's size and modification time must stay
+	// unchanged before it counts as complete. Zero means [DefaultSettle].
+	Settle time.Duration
+	// Once makes Run scan, hand on every file present at the start once it
+	// is complete, and return nil. No events are watched.
+	Once bool
+	// Poll, when positive, also rescans the whole tree this often: network
+	// shares deliver no file events, and it is a safety net elsewhere.
+	Poll time.Duration
+	// Logger receives warnings and debug detail. Nil discards them.
+	Logger *slog.Logger
+	// Now returns the current time; nil means time.Now. Tests set it.
+	Now func() time.Time
+}
+
+// Watcher hands on the complete files of a hot folder; see the package
+// documentation for the model.
+//
+// Create one with [New]; the zero value is unusable. Call [Watcher.Run] to
+// do the work. Run must not be called concurrently on one Watcher, and each
+// call starts with an empty memory of the files handed on before.
+type Watcher struct {
+	root    string   // absolute, symlinks resolved
+	exclude []string // absolute, symlinks resolved, strictly inside root
+	settle  time.Duration
+	poll    time.Duration
+	once    bool
+	log     *slog.Logger
+	now     func() time.Time
+	tick    time.Duration // how often pending files are re-examined
+
+	// Test seams, set by the package's tests only.
+	disableEvents bool                                          // do not use fsnotify at all
+	fallbackPoll  time.Duration                                 // rescan interval when events fail
+	addWatch      func(fsw *fsnotify.Watcher, dir string) error // nil means fsw.Add
+}
+
+// New checks cfg and returns a Watcher for it. It fails with a clear error
+// when Root is missing, is not a directory or cannot be read; file system
+// errors are wrapped, so errors.Is(err, fs.ErrNotExist) and
+// errors.Is(err, fs.ErrPermission) work.
+func New(cfg Config) (*Watcher, error) {
+	if cfg.Root == "" {
+		return nil, errors.New("watcher: no hot folder given")
+	}
+	if cfg.Settle < 0 {
+		return nil, fmt.Errorf("watcher: settle period %v is negative", cfg.Settle)
+	}
+	if cfg.Poll < 0 {
+		return nil, fmt.Errorf("watcher: poll interval %v is negative", cfg.Poll)
+	}
+	root, err := checkRoot(cfg.Root)
+	if err != nil {
+		return nil, err
+	}
+	w := &Watcher{
+		root:         root,
+		settle:       cfg.Settle,
+		poll:         cfg.Poll,
+		once:         cfg.Once,
+		log:          cfg.Logger,
+		now:          cfg.Now,
+		fallbackPoll: fallbackPoll,
+	}
+	if w.settle == 0 {
+		w.settle = DefaultSettle
+	}
+	if w.log == nil {
+		w.log = slog.New(slog.DiscardHandler)
+	}
+	if w.now == nil {
+		w.now = time.Now
+	}
+	w.tick = min(max(w.settle/4, 20*time.Millisecond), 250*time.Millisecond)
+	for _, ex := range cfg.Exclude {
+		if ex == "" {
+			continue
+		}
+		abs, err := filepath.Abs(ex)
+		if err != nil {
+			return nil, fmt.Errorf("watcher: exclude %s: %w", ex, err)
+		}
+		abs = resolvePath(abs)
+		switch {
+		case samePath(abs, root):
+			return nil, fmt.Errorf("watcher: hot folder %s is itself excluded", root)
+		case within(abs, root):
+			w.exclude = append(w.exclude, abs)
+		}
+	}
+	return w, nil
+}
+
+// Root returns the hot folder as an absolute path with symbolic links
+// resolved; every [File.Path] starts with it.
+func (w *Watcher) Root() string { return w.root }
+
+// Run hands on complete files on out until it is done. It never closes out:
+// the caller owns it. Every send also watches ctx.
+//
+// With [Config.Once] it returns nil once every file present at the start has
+// been handed on, after waiting for files still being written. Otherwise it
+// watches until ctx is done, releases the file events and returns
+// ctx.Err(). It returns another error only when the initial scan of the
+// root fails.
+func (w *Watcher) Run(ctx context.Context, out chan<- File) error {
+	r := newRun(w, out)
+	defer r.close()
+	if !w.once && !w.disableEvents {
+		fsw, err := fsnotify.NewWatcher()
+		if err != nil {
+			r.eventsFailed(w.root, err)
+		} else {
+			r.fsw = fsw
+		}
+	}
+	if _, err := r.scan(ctx, w.root); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("watcher: scan hot folder: %w", err)
+	}
+	return r.loop(ctx)
+}
+
+// checkRoot returns root as an absolute path with symbolic links resolved,
+// after making sure it is a directory that can be listed.
+func checkRoot(root string) (string, error) {
+	abs, err := filepath.Abs(root)
+	if err != nil {
+		return "", fmt.Errorf("watcher: hot folder %s: %w", root, err)
+	}
+	fi, err := os.Stat(abs)
+	if err != nil {
+		return "", fmt.Errorf("watcher: hot folder: %w", err)
+	}
+	if !fi.IsDir() {
+		return "", fmt.Errorf("watcher: hot folder %s is not a directory", abs)
+	}
+	d, err := os.Open(abs)
+	if err != nil {
+		return "", fmt.Errorf("watcher: hot folder cannot be read: %w", err)
+	}
+	_, err = d.ReadDir(1)
+	d.Close()
+	if err != nil && !errors.Is(err, io.EOF) {
+		return "", fmt.Errorf("watcher: hot folder cannot be read: %w", err)
+	}
+	real, err := filepath.EvalSymlinks(abs)
+	if err != nil {
+		return "", fmt.Errorf("watcher: hot folder: %w", err)
+	}
+	return real, nil
+}
+
+// resolvePath resolves the symbolic links in the absolute path p, including
+// when its last elements do not exist yet (an output folder created later),
+// so that it compares equal to paths found under the resolved root.
+func resolvePath(p string) string {
+	p = filepath.Clean(p)
+	var rest []string // missing trailing elements, innermost first
+	for dir := p; ; {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			for i := len(rest) - 1; i >= 0; i-- {
+				real = filepath.Join(real, rest[i])
+			}
+			return real
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return p
+		}
+		rest = append(rest, filepath.Base(dir))
+		dir = parent
+	}
+}
