@@ -1,0 +1,59 @@
+package uploader
+
+import (
+	"context"
+	"io"
+	"time"
+
+	"hotfolder/ratelimit"
+)
+
+// Storage holds input files where the Photoshop API can fetch them.
+// Implementations: s3store.Store (AWS S3 and S3-compatible servers) and
+// emulator.Store (the built-in emulator's upload store).
+type Storage interface {
+	// Put stores size bytes of body under key in one single-part request,
+	// streamed: it may read body more than once (seeking back to the start
+	// first) but never holds it whole in memory.
+	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, contentType string) error
+	// PresignGet returns a URL from which anyone may GET key until at least
+	// ttl from now.
+	PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error)
+	// Delete removes key. Deleting a missing key is not an error.
+	Delete(ctx context.Context, key string) error
+}
+
+// Limiter paces requests against the organization's shared quotas.
+// *ratelimit.Set implements it.
+type Limiter interface {
+	// Wait blocks until one request may be sent on bucket b, or ctx is done.
+	Wait(ctx context.Context, b ratelimit.Bucket) error
+	// Throttled reports a 429 on bucket b: every caller of Wait on b pauses
+	// for retryAfter (or a back-off of the limiter's choosing when it is 0).
+	Throttled(b ratelimit.Bucket, retryAfter time.Duration)
+}
+
+// Source is an input file uploaded to [Storage], as a job refers to it.
+type Source struct {
+	Path        string    // local input file
+	Key         string    // storage key
+	URL         string    // presigned GET URL handed to the API
+	Expires     time.Time // URL valid until at least then
+	Size        int64     // bytes uploaded
+	SHA256      string    // hex digest of the bytes uploaded
+	ContentType string    // sniffed media type, e.g. image/jpeg
+}
+
+// Job is a submitted, asynchronous Photoshop API job.
+type Job struct {
+	ID        string // as Adobe returned it, often a URN with colons
+	StatusURL string // where to poll; built from the job id when Adobe gave none
+	Op        string // operation, e.g. "remove-background"; picks the GET bucket
+	Submitted time.Time
+}
+
+// Output is the hosted result of a job that succeeded.
+type Output struct {
+	URL       string // Adobe-hosted, expires (download promptly)
+	MediaType string
+}

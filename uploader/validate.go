@@ -1,0 +1,126 @@
+package uploader
+
+import (
+	"bufio"
+	"context"
+	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+	"strings"
+
+	"golang.org/x/image/tiff"
+	"golang.org/x/image/webp"
+)
+
+// Image is what [Client.Validate] learned about an input.
+type Image struct {
+	Format        string // jpeg, png, webp or tiff
+	ContentType   string // e.g. image/jpeg
+	Width, Height int    // pixels
+	Size          int64  // bytes
+}
+
+// acceptedFormats is how the accepted formats are named to people.
+const acceptedFormats = "JPEG, PNG, WebP and TIFF"
+
+// Validate checks the file at path locally, sending no request, so that
+// inputs Adobe would refuse cost no quota: it must be non-empty, a JPEG,
+// PNG, WebP or TIFF by content (whatever its name), with a readable header
+// of at most 6000×6000 px. Only the header is read. A refusal is a
+// [*RejectedError], never fatal.
+func (c *Client) Validate(ctx context.Context, path string) (Image, error) {
+	if err := ctx.Err(); err != nil {
+		return Image{}, fmt.Errorf("validate: %w", err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Image{}, &RejectedError{Path: path, Reason: fmt.Sprintf("cannot open the file: %v", err),
+			Suggestion: "check that the file still exists and that hotfolder may read it"}
+	}
+	defer f.Close()
+	st, err := f.Stat()
+	if err != nil {
+		return Image{}, &RejectedError{Path: path, Reason: fmt.Sprintf("cannot read the file: %v", err),
+			Suggestion: "check that hotfolder may read the file"}
+	}
+	if !st.Mode().IsRegular() {
+		return Image{}, &RejectedError{Path: path, Reason: "not a regular file", Suggestion: "put image files in the hot folder"}
+	}
+	img, rej := inspect(f, st.Size())
+	if rej != nil {
+		rej.Path = path
+		return Image{}, rej
+	}
+	return img, nil
+}
+
+// inspect reads the header of an image of size bytes from r.
+func inspect(r io.ReaderAt, size int64) (Image, *RejectedError) {
+	if size == 0 {
+		return Image{}, &RejectedError{Reason: "the file is empty",
+			Suggestion: "an empty file is usually a failed export or a copy that never finished: export or copy it again"}
+	}
+	head := make([]byte, 512)
+	n, err := r.ReadAt(head, 0)
+	if err != nil && err != io.EOF {
+		return Image{}, &RejectedError{Reason: fmt.Sprintf("cannot read the file: %v", err),
+			Suggestion: "check that hotfolder may read the file"}
+	}
+	contentType := sniff(head[:n])
+	format := ""
+	switch contentType {
+	case "image/jpeg":
+		format = "jpeg"
+	case "image/png":
+		format = "png"
+	case "image/webp":
+		format = "webp"
+	case "image/tiff":
+		format = "tiff"
+	}
+	if format == "" {
+		looks := contentType
+		if contentType == "application/octet-stream" {
+			looks = "binary data of no known type (application/octet-stream)"
+		}
+		return Image{}, &RejectedError{
+			Reason:     fmt.Sprintf("not an image remove background accepts: the content looks like %s", looks),
+			Suggestion: "remove background accepts " + acceptedFormats + " files, recognised by their content whatever their name; convert the file to one of them",
+		}
+	}
+	sr := io.NewSectionReader(r, 0, size)
+	var cfg image.Config
+	switch format {
+	case "jpeg":
+		cfg, err = jpeg.DecodeConfig(bufio.NewReaderSize(sr, 4096))
+	case "png":
+		cfg, err = png.DecodeConfig(bufio.NewReaderSize(sr, 4096))
+	case "webp":
+		cfg, err = webp.DecodeConfig(bufio.NewReaderSize(sr, 4096))
+	case "tiff":
+		// Given an io.ReaderAt, the TIFF decoder reads only the
+		// directory; given a plain reader it would read the whole file.
+		cfg, err = tiff.DecodeConfig(sr)
+	}
+	name := strings.ToUpper(format)
+	if err != nil {
+		return Image{}, &RejectedError{
+			Reason:     fmt.Sprintf("cannot read the %s header: %v", name, err),
+			Suggestion: "the file is damaged or incomplete: export or copy it again",
+		}
+	}
+	if cfg.Width <= 0 || cfg.Height <= 0 {
+		return Image{}, &RejectedError{Reason: fmt.Sprintf("the %s header gives no size (%d×%d px)", name, cfg.Width, cfg.Height),
+			Suggestion: "the file is damaged: export it again"}
+	}
+	if cfg.Width > MaxSide || cfg.Height > MaxSide {
+		return Image{}, &RejectedError{
+			Reason:     fmt.Sprintf("%d×%d px is larger than remove background accepts (at most %d×%d px)", cfg.Width, cfg.Height, MaxSide, MaxSide),
+			Suggestion: fmt.Sprintf("scale the image down to at most %d px on each side", MaxSide),
+		}
+	}
+	return Image{Format: format, ContentType: contentType, Width: cfg.Width, Height: cfg.Height, Size: size}, nil
+}
