@@ -1,0 +1,190 @@
+package pipeline
+
+import (
+	"bytes"
+	"context"
+	"io"
+	"os"
+	"sync"
+
+	"hotfolder/uploader"
+	"hotfolder/watcher"
+)
+
+// fakeSource sends its files in order, then returns, or with hold set waits
+// for ctx to end as a watching source does.
+type fakeSource struct {
+	files []watcher.File
+	hold  bool
+	sent  chan struct{} // closed once every file was sent, if not nil
+}
+
+func (s *fakeSource) Run(ctx context.Context, out chan<- watcher.File) error {
+	for _, f := range s.files {
+		select {
+		case out <- f:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
+	if s.sent != nil {
+		close(s.sent)
+	}
+	if s.hold {
+		<-ctx.Done()
+		return ctx.Err()
+	}
+	return nil
+}
+
+// sourceFunc adapts a function to Source.
+type sourceFunc func(ctx context.Context, out chan<- watcher.File) error
+
+func (f sourceFunc) Run(ctx context.Context, out chan<- watcher.File) error { return f(ctx, out) }
+
+// fakeRemote is a Remote whose methods call the …Fn fields when set and
+// otherwise succeed: the job's result is result(path) for the input at path.
+// It counts calls per method and discards per storage key.
+type fakeRemote struct {
+	CheckFn    func(ctx context.Context, path string) error
+	UploadFn   func(ctx context.Context, path string) (uploader.Source, error)
+	SubmitFn   func(ctx context.Context, src uploader.Source) (uploader.Job, error)
+	WaitFn     func(ctx context.Context, job uploader.Job) (uploader.Output, error)
+	DownloadFn func(ctx context.Context, out uploader.Output, w io.WriteSeeker) (int64, error)
+	DiscardFn  func(ctx context.Context, src uploader.Source) error
+
+	mu        sync.Mutex
+	calls     map[string]int
+	uploads   map[string]int // storage key → uploads
+	discards  map[string]int // storage key → discards
+	checkedOn []string       // paths Check was called with, in order
+}
+
+var _ Remote = (*fakeRemote)(nil)
+
+// result is what the fake API makes of the input at path.
+func result(path string) []byte { return []byte("result of " + path) }
+
+func (r *fakeRemote) count(method string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.calls == nil {
+		r.calls = map[string]int{}
+		r.uploads = map[string]int{}
+		r.discards = map[string]int{}
+	}
+	r.calls[method]++
+}
+
+func (r *fakeRemote) n(method string) int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.calls[method]
+}
+
+func (r *fakeRemote) total() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := 0
+	for _, c := range r.calls {
+		n += c
+	}
+	return n
+}
+
+func (r *fakeRemote) Check(ctx context.Context, path string) error {
+	r.count("Check")
+	r.mu.Lock()
+	r.checkedOn = append(r.checkedOn, path)
+	r.mu.Unlock()
+	if r.CheckFn != nil {
+		return r.CheckFn(ctx, path)
+	}
+	return nil
+}
+
+func (r *fakeRemote) Upload(ctx context.Context, path string) (uploader.Source, error) {
+	r.count("Upload")
+	var src uploader.Source
+	var err error
+	if r.UploadFn != nil {
+		src, err = r.UploadFn(ctx, path)
+	} else {
+		var fi os.FileInfo
+		fi, err = os.Stat(path)
+		if err == nil {
+			src = uploader.Source{Path: path, Key: "in/" + path, Size: fi.Size()}
+		}
+	}
+	if err == nil {
+		r.mu.Lock()
+		r.uploads[src.Key]++
+		r.mu.Unlock()
+	}
+	return src, err
+}
+
+func (r *fakeRemote) Submit(ctx context.Context, src uploader.Source) (uploader.Job, error) {
+	r.count("Submit")
+	if r.SubmitFn != nil {
+		return r.SubmitFn(ctx, src)
+	}
+	return uploader.Job{ID: src.Path, Op: "remove-background"}, nil
+}
+
+func (r *fakeRemote) Wait(ctx context.Context, job uploader.Job) (uploader.Output, error) {
+	r.count("Wait")
+	if r.WaitFn != nil {
+		return r.WaitFn(ctx, job)
+	}
+	return uploader.Output{URL: job.ID, MediaType: "image/png"}, nil
+}
+
+func (r *fakeRemote) Download(ctx context.Context, out uploader.Output, w io.WriteSeeker) (int64, error) {
+	r.count("Download")
+	if r.DownloadFn != nil {
+		return r.DownloadFn(ctx, out, w)
+	}
+	return io.Copy(w, bytes.NewReader(result(out.URL)))
+}
+
+func (r *fakeRemote) Discard(ctx context.Context, src uploader.Source) error {
+	r.count("Discard")
+	r.mu.Lock()
+	r.discards[src.Key]++
+	r.mu.Unlock()
+	if r.DiscardFn != nil {
+		return r.DiscardFn(ctx, src)
+	}
+	return nil
+}
+
+// testFatal is an error that stops the run, as bad credentials would.
+type testFatal struct{ msg string }
+
+func (e *testFatal) Error() string { return e.msg }
+func (e *testFatal) Fatal() bool   { return true }
+
+// hinted is a per-file error with a hint.
+type hinted struct{ msg, hint string }
+
+func (e *hinted) Error() string { return e.msg }
+func (e *hinted) Hint() string  { return e.hint }
+
+// syncBuffer is a bytes.Buffer safe for the concurrent writes of a logger.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}

@@ -1,0 +1,256 @@
+package pipeline
+
+// This file decides where each input's result goes and whether it is already
+// there: output naming, the claims file and the skip rule. It is kept apart
+// so that a full crash-safe journal can replace it.
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"path"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+
+	"hotfolder/watcher"
+)
+
+// claimsFile is the claims file's name inside the state folder.
+const claimsFile = "outputs.jsonl"
+
+// claimLine is one line of the claims file.
+type claimLine struct {
+	Output string `json:"output"` // slash-separated, relative to the output root
+	Input  string `json:"input"`  // slash-separated, relative to the input root
+}
+
+// outputs assigns output names to inputs and keeps the assignments (claims)
+// durable in an append-only JSON Lines file. It is safe for concurrent use;
+// claims are made one at a time, so the order of calls decides who wins a
+// name.
+type outputs struct {
+	root     string // output root
+	ext      string // output extension, without the dot
+	reserved string // folded path of the state folder relative to root; "" when it is outside
+	log      *slog.Logger
+
+	mu       sync.Mutex
+	f        *os.File          // the claims file, opened for appending
+	byInput  map[string]string // input → its output with this run's extension
+	byOutput map[string]string // fold(output) → input, for every claim of any extension
+}
+
+// fold is the key under which output names are compared: two names that
+// differ only in case are the same name on macOS and Windows disks.
+func fold(rel string) string { return strings.ToLower(rel) }
+
+// openOutputs opens (creating it if needed) the claims file in state, locks
+// it against a second hotfolder using the same state folder, and loads it.
+// A last line cut short by a crash is dropped with a warning; other
+// malformed lines are skipped with a warning.
+func openOutputs(root, state, ext string, log *slog.Logger) (*outputs, error) {
+	o := &outputs{
+		root:     root,
+		ext:      ext,
+		log:      log,
+		byInput:  make(map[string]string),
+		byOutput: make(map[string]string),
+	}
+	if rel, err := filepath.Rel(root, state); err == nil && filepath.IsLocal(rel) {
+		o.reserved = fold(filepath.ToSlash(rel))
+	}
+	name := filepath.Join(state, claimsFile)
+	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o666)
+	if err != nil {
+		return nil, stateError(fmt.Errorf("open claims file: %w", err))
+	}
+	if err := lockFile(f); err != nil {
+		f.Close()
+		return nil, err
+	}
+	o.f = f
+	if err := o.load(); err != nil {
+		f.Close()
+		return nil, err
+	}
+	return o, nil
+}
+
+// load reads the claims file into memory.
+func (o *outputs) load() error {
+	data, err := io.ReadAll(o.f)
+	if err != nil {
+		return stateError(fmt.Errorf("read claims file: %w", err))
+	}
+	end := bytes.LastIndexByte(data, '\n') + 1
+	for i, line := range bytes.Split(data[:end], []byte{'\n'}) {
+		if len(bytes.TrimSpace(line)) == 0 {
+			continue
+		}
+		c, err := o.parse(line)
+		if err != nil {
+			o.log.Warn("claims file: skipping bad line", "file", o.f.Name(), "line", i+1, "error", err)
+			continue
+		}
+		o.add(c)
+	}
+	tail := data[end:]
+	if len(tail) == 0 {
+		return nil
+	}
+	// A crash while appending leaves a line without its newline. Appending
+	// after it would glue the next claim onto it, so complete or remove it.
+	if c, err := o.parse(tail); err == nil {
+		o.add(c)
+		_, err = o.f.Write([]byte{'\n'})
+		if err == nil {
+			err = o.f.Sync()
+		}
+		return stateError(err)
+	}
+	o.log.Warn("claims file: ignoring truncated last line", "file", o.f.Name(), "bytes", len(tail))
+	if err := o.f.Truncate(int64(end)); err != nil {
+		return stateError(fmt.Errorf("repair claims file: %w", err))
+	}
+	return stateError(o.f.Sync())
+}
+
+// parse decodes and checks one claims line.
+func (o *outputs) parse(line []byte) (claimLine, error) {
+	var c claimLine
+	if err := json.Unmarshal(line, &c); err != nil {
+		return c, err
+	}
+	if !validRel(c.Input) || !validRel(c.Output) {
+		return c, fmt.Errorf("not a relative path: %q → %q", c.Input, c.Output)
+	}
+	if o.isReserved(c.Output) {
+		return c, fmt.Errorf("output %q is inside the state folder", c.Output)
+	}
+	return c, nil
+}
+
+// add records a claim in memory. The first claim on an output name wins;
+// an input keeps the first name it claimed with this run's extension
+// (changing -format gives it a new name of the new type).
+func (o *outputs) add(c claimLine) {
+	key := fold(c.Output)
+	if prev, ok := o.byOutput[key]; ok {
+		if prev != c.Input {
+			o.log.Warn("claims file: output claimed twice, keeping the first", "output", c.Output, "input", prev, "ignored", c.Input)
+		}
+		return
+	}
+	o.byOutput[key] = c.Input
+	if _, ok := o.byInput[c.Input]; !ok && strings.EqualFold(path.Ext(c.Output), "."+o.ext) {
+		o.byInput[c.Input] = c.Output
+	}
+}
+
+// validRel reports whether rel is a clean, slash-separated path inside its
+// root.
+func validRel(rel string) bool {
+	return rel != "" && path.Clean(rel) == rel && filepath.IsLocal(filepath.FromSlash(rel)) &&
+		!strings.Contains(rel, `\`)
+}
+
+// isReserved reports whether rel (relative to the output root) is the state
+// folder or inside it.
+func (o *outputs) isReserved(rel string) bool {
+	if o.reserved == "" {
+		return false
+	}
+	k := fold(rel)
+	return k == o.reserved || strings.HasPrefix(k, o.reserved+"/")
+}
+
+// claim returns the output name of input in (both slash-separated and
+// relative to their roots), claiming one if the input has none yet: the
+// first of <stem>.<ext>, <name>.<ext>, <name>-2.<ext>, <name>-3.<ext>, …
+// that no other input has claimed, compared without regard to case. A new
+// claim is appended to the claims file and synced before claim returns.
+func (o *outputs) claim(in string) (string, error) {
+	if !validRel(in) {
+		return "", fmt.Errorf("input path %q is not relative to the input folder", in)
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if out, ok := o.byInput[in]; ok {
+		return out, nil
+	}
+	dir, base := path.Split(in)
+	if dir != "" && o.isReserved(strings.TrimSuffix(dir, "/")) {
+		return "", errors.New("its output would be inside the state folder")
+	}
+	ext := path.Ext(base)
+	stem := strings.TrimSuffix(base, ext)
+	for i := 0; ; i++ {
+		var name string
+		switch {
+		case i == 0 && (stem == "" || ext == ""):
+			continue // <stem>.<ext> would be <name>.<ext> or a hidden name: go on to that
+		case i == 0:
+			name = stem + "." + o.ext
+		case i == 1:
+			name = base + "." + o.ext
+		default:
+			name = base + "-" + strconv.Itoa(i) + "." + o.ext
+		}
+		out := dir + name
+		if _, taken := o.byOutput[fold(out)]; taken || o.isReserved(out) {
+			continue
+		}
+		if err := o.append(claimLine{Output: out, Input: in}); err != nil {
+			return "", err
+		}
+		o.byOutput[fold(out)] = in
+		o.byInput[in] = out
+		return out, nil
+	}
+}
+
+// append writes one claim to the claims file and syncs it, so the claim is
+// on disk before any output is written under its name. Called with o.mu held.
+func (o *outputs) append(c claimLine) error {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf) // Encode adds the newline
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(c); err != nil {
+		return err
+	}
+	if _, err := o.f.Write(buf.Bytes()); err != nil {
+		return stateError(fmt.Errorf("write claims file: %w", err))
+	}
+	if err := o.f.Sync(); err != nil {
+		return stateError(fmt.Errorf("sync claims file: %w", err))
+	}
+	return nil
+}
+
+// upToDate is the skip rule: output out exists as a regular file modified
+// after input f.
+func (o *outputs) upToDate(out string, f watcher.File) bool {
+	fi, err := os.Stat(o.abs(out))
+	return err == nil && fi.Mode().IsRegular() && fi.ModTime().After(f.ModTime)
+}
+
+// abs is the file path of output rel.
+func (o *outputs) abs(rel string) string { return filepath.Join(o.root, filepath.FromSlash(rel)) }
+
+// close releases the claims file and its lock.
+func (o *outputs) close() error {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.f == nil {
+		return nil
+	}
+	err := o.f.Close()
+	o.f = nil
+	return err
+}

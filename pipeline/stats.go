@@ -1,0 +1,38 @@
+package pipeline
+
+import "time"
+
+// Stats is a snapshot of a run's counters: what the progress display draws and
+// the periodic stats line prints. Counting lives in the pipeline; drawing
+// lives in package progress.
+type Stats struct {
+	Started time.Time // when the run began
+
+	Found   int64 // inputs handed on by the watcher (the total grows in watch mode)
+	Skipped int64 // inputs whose output was already up to date
+	Active  int64 // inputs a worker is processing now
+	Done    int64 // inputs whose output was written this run
+	Failed  int64 // inputs that ended failed this run
+
+	Uploaded   int64 // bytes uploaded to storage
+	Downloaded int64 // bytes of results downloaded
+
+	LastDone time.Time // when an input last finished (done or failed)
+}
+
+// Finished is the number of inputs that reached an end state this run.
+func (s Stats) Finished() int64 { return s.Skipped + s.Done + s.Failed }
+
+// Failure is one input that ended failed, with the reason.
+type Failure struct {
+	Rel   string // input path relative to -in
+	Stage string // where it failed: "check", "upload", "submit", "process", "download", "write"
+	Err   error  // what went wrong; may carry a Hint() string method
+}
+
+// Summary is the outcome of a run.
+type Summary struct {
+	Stats
+	Failures []Failure // every input that ended failed, in the order they failed
+	Pending  int64     // inputs found but not finished because the run was stopped
+}
