@@ -33,9 +33,12 @@ type Options struct {
 	// Quota, if set, reports whether workers are waiting on the API quota;
 	// the display then shows "waiting on quota". Called like Stats.
 	Quota func() bool
-	// Interval is the redraw rate in bar mode (default 200ms) and the period
-	// of the stats line in lines mode (default 1m).
+	// Interval is the period of the stats line in lines mode (default 1m).
 	Interval time.Duration
+	// Redraw is the redraw rate of the bar (default 200ms). It is a field of
+	// its own because the two differ by orders of magnitude: a bar redrawn
+	// at the stats interval would look frozen.
+	Redraw time.Duration
 	// Now is the clock (default time.Now).
 	Now func() time.Time
 }
@@ -113,11 +116,13 @@ func New(w io.Writer, mode string, opt Options) (Display, error) {
 	if d.now == nil {
 		d.now = time.Now
 	}
-	if d.interval <= 0 {
-		d.interval = DefaultLinesInterval
-		if m == modeBar {
+	if m == modeBar {
+		d.interval = opt.Redraw
+		if d.interval <= 0 {
 			d.interval = DefaultBarInterval
 		}
+	} else if d.interval <= 0 {
+		d.interval = DefaultLinesInterval
 	}
 	return d, nil
 }

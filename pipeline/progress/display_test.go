@@ -75,6 +75,7 @@ func (src *source) options(interval time.Duration) Options {
 			return src.now
 		},
 		Interval: interval,
+		Redraw:   interval,
 	}
 }
 
@@ -186,7 +187,9 @@ func TestNewModes(t *testing.T) {
 		{"forced bar", &bytes.Buffer{}, "bar", stats, modeBar, DefaultBarInterval, false},
 		{"lines", &bytes.Buffer{}, "lines", stats, modeLines, DefaultLinesInterval, false},
 		{"none needs no stats", &bytes.Buffer{}, "none", Options{}, modeNone, DefaultLinesInterval, false},
-		{"interval kept", &bytes.Buffer{}, "bar", Options{Stats: stats.Stats, Interval: time.Second}, modeBar, time.Second, false},
+		{"redraw kept", &bytes.Buffer{}, "bar", Options{Stats: stats.Stats, Redraw: time.Second}, modeBar, time.Second, false},
+		{"bar ignores the stats interval", &bytes.Buffer{}, "bar", Options{Stats: stats.Stats, Interval: time.Minute}, modeBar, DefaultBarInterval, false},
+		{"lines interval kept", &bytes.Buffer{}, "lines", Options{Stats: stats.Stats, Interval: 5 * time.Second, Redraw: time.Second}, modeLines, 5 * time.Second, false},
 		{"unknown mode", &bytes.Buffer{}, "fancy", stats, 0, 0, true},
 		{"lines without stats", &bytes.Buffer{}, "lines", Options{}, 0, 0, true},
 		{"nil writer", nil, "none", Options{}, 0, 0, true},

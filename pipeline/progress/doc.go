@@ -11,8 +11,8 @@
 // handler at it, and log lines come out whole, never torn by a redraw. The
 // modes, chosen by [New]:
 //
-//   - "bar": one progressbar/v3 bar on the last line, redrawn a few times a
-//     second. A log line clears the bar, is printed, and the bar is redrawn
+//   - "bar": one progressbar/v3 bar on the last line, redrawn every Redraw
+//     (200ms by default). A log line clears the bar, is printed, and the bar is redrawn
 //     below it. Only for terminals: it writes \r and ANSI escapes.
 //   - "lines": no \r and no escapes, so it suits journald, files and pipes.
 //     Every Interval (1m by default) one "stats: …" line, printed only if a
