@@ -1,0 +1,610 @@
+// Command hotfolder sends every image in a folder (and every image dropped
+// into it later) through Adobe's Photoshop API — remove background — and
+// writes the results to an output folder, under the organization's rate
+// limits, with a progress bar. Without Adobe credentials it runs against a
+// built-in emulator of the API, so it works on a fresh machine.
+//
+// main.go only parses flags, wires the packages together and turns the
+// outcome into an exit status; the work lives in watcher, pipeline, uploader
+// and ratelimit.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"os"
+	"os/signal"
+	"path/filepath"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"hotfolder/pipeline"
+	"hotfolder/pipeline/progress"
+	"hotfolder/ratelimit"
+	"hotfolder/uploader"
+	"hotfolder/uploader/emulator"
+	"hotfolder/uploader/s3store"
+	"hotfolder/watcher"
+)
+
+// Exit statuses, documented in the usage text and the README.
+const (
+	exitOK          = 0
+	exitFatal       = 1
+	exitUsage       = 2
+	exitSomeFailed  = 3
+	exitInterrupted = 130
+)
+
+const usage = `hotfolder: remove the background of every image in a folder with Adobe's Photoshop API
+
+Usage:
+  hotfolder -in DIR -out DIR [-once] [flags]
+  hotfolder emulator [-addr 127.0.0.1:8080] [flags]   run the API emulator on its own
+
+Without -once, hotfolder keeps watching -in for new images until SIGINT or
+SIGTERM (the first finishes the images in progress, a second aborts).
+Without ADOBE_CLIENT_ID in the environment it uses its built-in emulator of
+the API: the results are an approximation made on this machine, not Adobe's.
+
+Examples:
+  hotfolder -in sample-inputs -out out -once
+  hotfolder -in /srv/hot -out /srv/done -format jpeg -background f0f0f0
+  ADOBE_CLIENT_ID=… ADOBE_CLIENT_SECRET=… AWS_REGION=us-east-1 \
+    hotfolder -in /srv/hot -out /srv/done -storage s3://my-bucket/hotfolder
+
+Flags:
+`
+
+const usageTail = `
+Environment:
+  ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET   OAuth server-to-server credentials (never flags)
+  AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_PROFILE   for -storage s3://
+
+Exit status:
+  0 every file done (or nothing to do)   1 fatal error   2 usage error
+  3 finished, but some files failed      130 interrupted before the work was finished
+`
+
+// config is the parsed command line.
+type config struct {
+	in, out, state  string
+	once            bool
+	op, mode        string
+	format          string
+	background      string
+	api             string
+	imsURL          string
+	imageAPIURL     string
+	photoshopAPIURL string
+	storage         string
+	s3Endpoint      string
+	s3PathStyle     bool
+	limits          string
+	limitOverrides  []string
+	workers         int
+	settle          time.Duration
+	poll            time.Duration
+	jobTimeout      time.Duration
+	progress        string
+	stats           time.Duration
+	verbose, quiet  bool
+	showVersion     bool
+}
+
+// usageError is a mistake on the command line: exit status 2.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+func usagef(format string, a ...any) error { return usageError{fmt.Sprintf(format, a...)} }
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// run is main without os.Exit, so the exit status has one source.
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "emulator" {
+		return runEmulator(args[1:], stdout, stderr)
+	}
+	cfg, err := parseFlags(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case err != nil:
+		fmt.Fprintf(stderr, "hotfolder: %v\nRun 'hotfolder -h' for usage.\n", err)
+		return exitUsage
+	case cfg.showVersion:
+		fmt.Fprintln(stdout, "hotfolder", version())
+		return exitOK
+	}
+
+	stop, ctx, cleanup := signals(stderr)
+	defer cleanup()
+	sum, err := process(ctx, cfg, stop, stderr)
+	stopped := isClosed(stop)
+	switch {
+	case errors.As(err, new(usageError)):
+		fmt.Fprintf(stderr, "hotfolder: %v\nRun 'hotfolder -h' for usage.\n", err)
+		return exitUsage
+	case errors.Is(err, context.Canceled):
+		return exitInterrupted
+	case err != nil:
+		printError(stderr, err)
+		return exitFatal
+	case cfg.once && stopped && sum.Pending > 0:
+		return exitInterrupted
+	case sum.Failed > 0:
+		return exitSomeFailed
+	}
+	return exitOK
+}
+
+// printError prints a fatal error and, when it carries one, its hint.
+func printError(w io.Writer, err error) {
+	fmt.Fprintf(w, "hotfolder: error: %v\n", err)
+	var h interface{ Hint() string }
+	if errors.As(err, &h) && h.Hint() != "" {
+		fmt.Fprintf(w, "hotfolder: hint: %s\n", h.Hint())
+	}
+}
+
+// signals turns the first SIGINT/SIGTERM into a closed stop channel (finish
+// the files in progress, take no new ones) and the second into a cancelled
+// context (abort now).
+func signals(stderr io.Writer) (stop chan struct{}, ctx context.Context, cleanup func()) {
+	stop = make(chan struct{})
+	ctx, abort := context.WithCancel(context.Background())
+	ch := make(chan os.Signal, 2)
+	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	go func() {
+		select {
+		case <-ch:
+		case <-ctx.Done():
+			return
+		}
+		fmt.Fprintln(stderr, "hotfolder: stopping: finishing the files in progress (signal again to abort)")
+		close(stop)
+		select {
+		case <-ch:
+			fmt.Fprintln(stderr, "hotfolder: aborting")
+			abort()
+		case <-ctx.Done():
+		}
+	}()
+	return stop, ctx, func() { signal.Stop(ch); abort() }
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
+
+// stringList is a repeatable string flag.
+type stringList []string
+
+func (s *stringList) String() string     { return strings.Join(*s, ",") }
+func (s *stringList) Set(v string) error { *s = append(*s, v); return nil }
+
+func parseFlags(args []string, stderr io.Writer) (config, error) {
+	var cfg config
+	fs := flag.NewFlagSet("hotfolder", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+		fmt.Fprint(stderr, usageTail)
+	}
+	fs.StringVar(&cfg.in, "in", "", "hot `folder` to process (searched recursively)")
+	fs.StringVar(&cfg.out, "out", "", "output `folder`; the input tree is mirrored inside it")
+	fs.BoolVar(&cfg.once, "once", false, "process the images already in -in, then exit")
+	fs.StringVar(&cfg.op, "op", "remove-background", "operation: remove-background")
+	fs.StringVar(&cfg.mode, "mode", "cutout", "remove background mode: cutout, mask or psd")
+	fs.StringVar(&cfg.format, "format", "", "output format: png, jpeg, webp or psd (default png; psd with -mode psd)")
+	fs.StringVar(&cfg.background, "background", "", "background colour `RRGGBB` behind the cut-out subject (default transparent; white for jpeg)")
+	fs.StringVar(&cfg.api, "api", "auto", "API to use: auto (adobe when ADOBE_CLIENT_ID is set, else emulator), adobe or emulator")
+	fs.StringVar(&cfg.imsURL, "ims-url", "https://ims-na1.adobelogin.com/ims/token/v3", "Adobe IMS token `URL`")
+	fs.StringVar(&cfg.imageAPIURL, "image-api-url", "https://image.adobe.io", "base `URL` of remove background and its status")
+	fs.StringVar(&cfg.photoshopAPIURL, "photoshop-api-url", "https://photoshop-api.adobe.io", "base `URL` of the other Photoshop API v2 endpoints")
+	fs.StringVar(&cfg.storage, "storage", "", "where inputs are uploaded for Adobe to fetch: s3://BUCKET[/PREFIX] (adobe mode)")
+	fs.StringVar(&cfg.s3Endpoint, "s3-endpoint", "", "S3 endpoint `URL` for S3-compatible servers (default AWS)")
+	fs.BoolVar(&cfg.s3PathStyle, "s3-path-style", false, "use path-style S3 URLs (most S3-compatible servers need it)")
+	fs.StringVar(&cfg.limits, "limits", "soft", "Adobe rate-limit profile to stay under: soft or hard")
+	fs.Var((*stringList)(&cfg.limitOverrides), "limit", "override one limit, `NAME=N/DURATION` (post, get, remove-background.post, remove-background.get); repeatable")
+	fs.IntVar(&cfg.workers, "workers", 0, "files processed at once (default: enough that the POST limit, not the pool, is the bottleneck)")
+	fs.StringVar(&cfg.state, "state", "", "state `folder` (default OUT/.hotfolder)")
+	fs.DurationVar(&cfg.settle, "settle", 2*time.Second, "how long a file's size and time must stay unchanged before it counts as complete")
+	fs.DurationVar(&cfg.poll, "poll", 0, "also rescan -in this often (for network shares, where change events do not arrive); 0 = off")
+	fs.DurationVar(&cfg.jobTimeout, "job-timeout", 10*time.Minute, "give up on a job Adobe has not finished after this long")
+	fs.StringVar(&cfg.progress, "progress", "auto", "progress display: auto (a bar on a terminal, stats lines otherwise), bar, lines or none")
+	fs.DurationVar(&cfg.stats, "stats", time.Minute, "interval between stats lines when not drawing a bar")
+	fs.BoolVar(&cfg.verbose, "v", false, "log every request and every finished file")
+	fs.BoolVar(&cfg.quiet, "quiet", false, "print only warnings, errors and the summary")
+	fs.BoolVar(&cfg.showVersion, "version", false, "print the version and exit")
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if cfg.showVersion {
+		return cfg, nil
+	}
+	if fs.NArg() > 0 {
+		return cfg, usagef("unexpected argument %q (flags come before arguments; folders are given with -in and -out)", fs.Arg(0))
+	}
+	return cfg, validate(&cfg)
+}
+
+// validate checks flag values that do not depend on the environment.
+func validate(cfg *config) error {
+	if cfg.in == "" || cfg.out == "" {
+		return usagef("both -in and -out are required")
+	}
+	if cfg.op != "remove-background" {
+		return usagef("-op %q is not supported (only remove-background)", cfg.op)
+	}
+	switch cfg.mode {
+	case "cutout", "mask":
+	case "psd":
+		if cfg.format == "" {
+			cfg.format = "psd"
+		}
+		if cfg.format != "psd" {
+			return usagef("-mode psd writes Photoshop documents: use -format psd (or leave -format out)")
+		}
+	default:
+		return usagef("-mode %q: want cutout, mask or psd", cfg.mode)
+	}
+	if cfg.format == "" {
+		cfg.format = "png"
+	}
+	if _, _, ok := format(cfg.format); !ok {
+		return usagef("-format %q: want png, jpeg, webp or psd", cfg.format)
+	}
+	if cfg.background != "" {
+		if _, err := parseColor(cfg.background); err != nil {
+			return usagef("-background: %v", err)
+		}
+	}
+	switch cfg.api {
+	case "auto", "adobe", "emulator":
+	default:
+		return usagef("-api %q: want auto, adobe or emulator", cfg.api)
+	}
+	switch cfg.progress {
+	case "auto", "bar", "lines", "none":
+	default:
+		return usagef("-progress %q: want auto, bar, lines or none", cfg.progress)
+	}
+	if cfg.workers < 0 {
+		return usagef("-workers must be 1 or more")
+	}
+	if cfg.settle < 0 || cfg.poll < 0 || cfg.jobTimeout <= 0 || cfg.stats <= 0 {
+		return usagef("-settle and -poll cannot be negative; -job-timeout and -stats must be positive")
+	}
+	if _, err := profile(cfg); err != nil {
+		return usageError{err.Error()}
+	}
+	return nil
+}
+
+// format returns the API's media type and the output extension for -format.
+func format(name string) (mediaType, ext string, ok bool) {
+	switch name {
+	case "png":
+		return "image/png", "png", true
+	case "jpeg":
+		return "image/jpeg", "jpg", true
+	case "webp":
+		return "image/webp", "webp", true
+	case "psd":
+		return "image/vnd.adobe.photoshop", "psd", true
+	}
+	return "", "", false
+}
+
+func parseColor(s string) (*uploader.Color, error) {
+	s = strings.TrimPrefix(s, "#")
+	v, err := strconv.ParseUint(s, 16, 32)
+	if err != nil || len(s) != 6 {
+		return nil, fmt.Errorf("%q is not a colour in hex RRGGBB form, e.g. ffffff", s)
+	}
+	return &uploader.Color{Red: int(v >> 16), Green: int(v >> 8 & 0xff), Blue: int(v & 0xff), Alpha: 1}, nil
+}
+
+// profile returns the limits to stay under: the named profile with -limit overrides.
+func profile(cfg *config) (ratelimit.Profile, error) {
+	p, err := ratelimit.ProfileNamed(cfg.limits)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range cfg.limitOverrides {
+		b, l, err := ratelimit.ParseOverride(o)
+		if err != nil {
+			return nil, err
+		}
+		p[b] = l
+	}
+	return p, nil
+}
+
+// defaultWorkers sizes the pool so that the POST limit, not the pool, is the
+// bottleneck: enough workers to keep 30 s of submissions in flight (upload,
+// a job of up to ~20 s, download).
+func defaultWorkers(interval time.Duration) int {
+	n := int(math.Ceil(float64(30*time.Second) / float64(interval)))
+	return min(max(n, 4), 256)
+}
+
+func version() string {
+	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
+		return bi.Main.Version
+	}
+	return "(devel)"
+}
+
+// newLogger logs to w (the progress display, so lines land above the bar).
+func newLogger(w io.Writer, cfg config) *slog.Logger {
+	level := slog.LevelInfo
+	switch {
+	case cfg.verbose:
+		level = slog.LevelDebug
+	case cfg.quiet:
+		level = slog.LevelWarn
+	}
+	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+}
+
+// process wires the packages together and runs the pipeline.
+func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Writer) (pipeline.Summary, error) {
+	var sum pipeline.Summary
+	in, err := filepath.Abs(cfg.in)
+	if err != nil {
+		return sum, err
+	}
+	out, err := filepath.Abs(cfg.out)
+	if err != nil {
+		return sum, err
+	}
+	state := filepath.Join(out, ".hotfolder")
+	if cfg.state != "" {
+		if state, err = filepath.Abs(cfg.state); err != nil {
+			return sum, err
+		}
+	}
+	if st, err := os.Stat(in); err != nil || !st.IsDir() {
+		return sum, usagef("-in %s is not a folder hotfolder can read", cfg.in)
+	}
+	prof, _ := profile(&cfg) // validated in parseFlags
+
+	mode := cfg.progress
+	if cfg.quiet {
+		mode = "none"
+	}
+	var p *pipeline.Pipeline
+	limiter := ratelimit.New(prof, ratelimit.Options{})
+	display, err := progress.New(stderr, mode, progress.Options{
+		Stats:    func() pipeline.Stats { return p.Stats() },
+		Quota:    func() bool { return limiter.Stats().WaitingOnQuota() },
+		Interval: cfg.stats,
+	})
+	if err != nil {
+		return sum, err
+	}
+	log := newLogger(display, cfg)
+
+	api := cfg.api
+	if api == "auto" {
+		api = "emulator"
+		if os.Getenv("ADOBE_CLIENT_ID") != "" {
+			api = "adobe"
+		}
+	}
+	mediaType, ext, _ := format(cfg.format) // validated in parseFlags
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	ucfg := uploader.Config{
+		IMSURL:          cfg.imsURL,
+		ImageAPIURL:     cfg.imageAPIURL,
+		PhotoshopAPIURL: cfg.photoshopAPIURL,
+		HTTPClient:      hc,
+		Limiter:         limiter,
+		KeyPrefix:       "hotfolder",
+		JobTimeout:      cfg.jobTimeout,
+		Logger:          log,
+		RemoveBackground: uploader.RemoveBackground{
+			Mode:      cfg.mode,
+			MediaType: mediaType,
+		},
+	}
+	if cfg.background != "" {
+		ucfg.RemoveBackground.BackgroundColor, _ = parseColor(cfg.background)
+	} else if cfg.format == "jpeg" && cfg.mode == "cutout" {
+		// The seed document's known limitation: a JPEG with no
+		// backgroundColor can come back black. Never let that happen silently.
+		ucfg.RemoveBackground.BackgroundColor = &uploader.Color{Red: 255, Green: 255, Blue: 255, Alpha: 1}
+		log.Info("jpeg has no transparency: the removed background becomes white (choose another colour with -background RRGGBB)")
+	}
+
+	switch api {
+	case "emulator":
+		srv, err := emulator.Start(emulator.Config{Limits: prof, Logger: log.With("component", "emulator")})
+		if err != nil {
+			return sum, fmt.Errorf("start the built-in emulator: %w", err)
+		}
+		defer srv.Close()
+		fmt.Fprintln(stderr, "hotfolder: no ADOBE_CLIENT_ID set: using the built-in emulator of the Photoshop API.")
+		fmt.Fprintln(stderr, "hotfolder: the results are this machine's approximation, NOT Adobe's. Set ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET to use Adobe.")
+		if cfg.format == "webp" || cfg.format == "psd" || cfg.mode == "psd" {
+			log.Warn("the emulator makes png and jpeg only: every file will fail with -format " + cfg.format)
+		}
+		ucfg.ClientID, ucfg.ClientSecret = srv.Credentials()
+		ucfg.IMSURL, ucfg.ImageAPIURL, ucfg.PhotoshopAPIURL = srv.IMSURL(), srv.ImageAPIURL(), srv.PhotoshopAPIURL()
+		ucfg.Storage = emulator.NewStore(srv.StorageURL(), hc)
+	case "adobe":
+		ucfg.ClientID, ucfg.ClientSecret = os.Getenv("ADOBE_CLIENT_ID"), os.Getenv("ADOBE_CLIENT_SECRET")
+		if ucfg.ClientID == "" || ucfg.ClientSecret == "" {
+			return sum, usagef("-api adobe needs ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET in the environment")
+		}
+		if ucfg.Storage, err = storage(ctx, cfg, hc); err != nil {
+			return sum, err
+		}
+	}
+
+	client, err := uploader.New(ucfg)
+	if err != nil {
+		return sum, err
+	}
+	if err := client.CheckAuth(ctx); err != nil {
+		return sum, err
+	}
+	w, err := watcher.New(watcher.Config{
+		Root:    in,
+		Exclude: []string{out, state},
+		Settle:  cfg.settle,
+		Once:    cfg.once,
+		Poll:    cfg.poll,
+		Logger:  log.With("component", "watcher"),
+	})
+	if err != nil {
+		return sum, usageError{err.Error()}
+	}
+	workers := cfg.workers
+	if workers == 0 {
+		workers = defaultWorkers(limiter.Interval(ratelimit.RemoveBackgroundPost))
+	}
+	p, err = pipeline.New(pipeline.Config{
+		In:      in,
+		Out:     out,
+		State:   state,
+		Ext:     ext,
+		Workers: workers,
+		Stop:    stop,
+		Logger:  log,
+	}, w, remote{client})
+	if err != nil {
+		return sum, err
+	}
+	defer p.Close()
+	log.Debug("starting", "in", in, "out", out, "api", api, "workers", workers, "limits", cfg.limits)
+
+	display.Start()
+	sum, err = p.Run(ctx)
+	display.Stop()
+	if !cfg.quiet || sum.Failed > 0 {
+		progress.WriteSummary(stderr, sum, time.Now())
+	}
+	return sum, err
+}
+
+// storage opens the -storage location for adobe mode.
+func storage(ctx context.Context, cfg config, hc *http.Client) (uploader.Storage, error) {
+	switch {
+	case strings.HasPrefix(cfg.storage, "s3://"):
+		bucket, prefix, err := s3store.ParseURL(cfg.storage)
+		if err != nil {
+			return nil, usageError{err.Error()}
+		}
+		st, err := s3store.New(ctx, s3store.Config{Bucket: bucket, Prefix: prefix, Endpoint: cfg.s3Endpoint, PathStyle: cfg.s3PathStyle})
+		if err != nil {
+			return nil, err
+		}
+		return st, st.Check(ctx)
+	case strings.HasPrefix(cfg.storage, "http://"), strings.HasPrefix(cfg.storage, "https://"):
+		// The standalone emulator's upload store (hotfolder emulator prints it).
+		return emulator.NewStore(strings.TrimSuffix(cfg.storage, "/"), hc), nil
+	case cfg.storage == "":
+		return nil, usagef("-api adobe needs -storage s3://BUCKET[/PREFIX]: Adobe fetches each input from a presigned URL")
+	}
+	return nil, usagef("-storage %q: want s3://BUCKET[/PREFIX]", cfg.storage)
+}
+
+// remote adapts *uploader.Client to what the pipeline needs.
+type remote struct{ *uploader.Client }
+
+func (r remote) Check(ctx context.Context, path string) error {
+	_, err := r.Validate(ctx, path)
+	return err
+}
+
+// The packages meet only here: check they fit.
+var (
+	_ pipeline.Remote  = remote{}
+	_ uploader.Limiter = (*ratelimit.Set)(nil)
+	_ uploader.Storage = (*s3store.Store)(nil)
+	_ uploader.Storage = (*emulator.Store)(nil)
+)
+
+// runEmulator runs the emulator on its own, for trying hotfolder's adobe mode
+// (or any other client) against it.
+func runEmulator(args []string, stdout, stderr io.Writer) int {
+	fs := flag.NewFlagSet("hotfolder emulator", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
+	limits := fs.String("limits", "soft", "rate limits to enforce: soft or hard")
+	var overrides stringList
+	fs.Var(&overrides, "limit", "override one limit, `NAME=N/DURATION`; repeatable")
+	latency := fs.String("latency", "500ms-2s", "job duration `MIN-MAX`")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	prof, err := profile(&config{limits: *limits, limitOverrides: overrides})
+	if err != nil {
+		fmt.Fprintf(stderr, "hotfolder emulator: %v\n", err)
+		return exitUsage
+	}
+	lo, hi, err := parseRange(*latency)
+	if err != nil {
+		fmt.Fprintf(stderr, "hotfolder emulator: -latency: %v\n", err)
+		return exitUsage
+	}
+	log := slog.New(slog.NewTextHandler(stderr, nil))
+	srv, err := emulator.StartOn(emulator.Config{Limits: prof, MinLatency: lo, MaxLatency: hi, Logger: log}, *addr)
+	if err != nil {
+		fmt.Fprintf(stderr, "hotfolder emulator: %v\n", err)
+		return exitFatal
+	}
+	defer srv.Close()
+	id, secret := srv.Credentials()
+	fmt.Fprintf(stdout, `hotfolder emulator listening on %[1]s (outputs are NOT Adobe's)
+  export ADOBE_CLIENT_ID=%[2]s ADOBE_CLIENT_SECRET=%[3]s
+  hotfolder -api adobe -ims-url %[4]s -image-api-url %[5]s -photoshop-api-url %[6]s -storage %[7]s -in IN -out OUT
+  stats: %[1]s/emulator/stats
+`, srv.URL(), id, secret, srv.IMSURL(), srv.ImageAPIURL(), srv.PhotoshopAPIURL(), srv.StorageURL())
+	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer cancel()
+	<-ctx.Done()
+	return exitOK
+}
+
+// parseRange reads "MIN-MAX" durations, e.g. "2s-10s", or a single duration.
+func parseRange(s string) (lo, hi time.Duration, err error) {
+	a, b, found := strings.Cut(s, "-")
+	if lo, err = time.ParseDuration(a); err != nil {
+		return 0, 0, err
+	}
+	hi = lo
+	if found {
+		if hi, err = time.ParseDuration(b); err != nil {
+			return 0, 0, err
+		}
+	}
+	if lo < 0 || hi < lo {
+		return 0, 0, fmt.Errorf("%q: want MIN-MAX with 0 <= MIN <= MAX", s)
+	}
+	return lo, hi, nil
+}

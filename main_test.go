@@ -1,0 +1,614 @@
+package main
+
+// End-to-end tests of the built binary: the commands a person types, the
+// exit statuses they get, the files they find afterwards. The Adobe side is
+// the emulator (built in, or standalone when the test needs its counters);
+// storage in adobe mode is a real S3-compatible server (versitygw).
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"image"
+	"image/color"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/s3"
+
+	"hotfolder/uploader/s3store/s3test"
+)
+
+// binary is the hotfolder command built once for all tests.
+var binary string
+
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "hotfolder-e2e")
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(1)
+	}
+	binary = filepath.Join(dir, "hotfolder")
+	if out, err := exec.Command("go", "build", "-o", binary, ".").CombinedOutput(); err != nil {
+		fmt.Fprintf(os.Stderr, "building hotfolder: %v\n%s", err, out)
+		os.Exit(1)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+// cleanEnv is the environment without Adobe or AWS settings, so a
+// developer's own credentials never leak into a test (or pick adobe mode).
+func cleanEnv(extra ...string) []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if strings.HasPrefix(kv, "ADOBE_") || strings.HasPrefix(kv, "AWS_") {
+			continue
+		}
+		env = append(env, kv)
+	}
+	return append(env, extra...)
+}
+
+// result is how a run of the binary ended.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+// hotfolder runs the binary to the end, stderr to a file as in a log.
+func hotfolder(t *testing.T, env []string, args ...string) result {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, binary, args...)
+	cmd.Env = env
+	var stdout bytes.Buffer
+	errFile, err := os.Create(filepath.Join(t.TempDir(), "stderr.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer errFile.Close()
+	cmd.Stdout, cmd.Stderr = &stdout, errFile
+	err = cmd.Run()
+	stderr, _ := os.ReadFile(errFile.Name())
+	r := result{stdout: stdout.String(), stderr: string(stderr)}
+	var exit *exec.ExitError
+	switch {
+	case errors.As(err, &exit):
+		r.code = exit.ExitCode()
+	case err != nil:
+		t.Fatalf("running hotfolder %v: %v", args, err)
+	}
+	t.Logf("hotfolder %s → %d\n%s", strings.Join(args, " "), r.code, r.stderr)
+	return r
+}
+
+// fast returns flags that lift the limits, so tests do not wait on Adobe's.
+func fast() []string {
+	return []string{"-limit", "remove-background.post=50/1s", "-limit", "remove-background.get=500/1s"}
+}
+
+// The README's main command: every sample becomes a PNG with an alpha
+// channel; the product shots' backdrops are transparent; stderr written to
+// a file holds plain lines, never a redrawn bar.
+func TestSampleInputsOnce(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "out")
+	r := hotfolder(t, cleanEnv(), "-in", "sample-inputs", "-out", out, "-once")
+	if r.code != exitOK {
+		t.Fatalf("exit status %d, want 0", r.code)
+	}
+	inputs := sampleInputs(t)
+	for _, rel := range inputs {
+		name := strings.TrimSuffix(rel, filepath.Ext(rel)) + ".png"
+		img := readPNG(t, filepath.Join(out, name))
+		if !hasAlpha(img) {
+			t.Errorf("%s has no alpha channel (%T)", name, img)
+			continue
+		}
+		if strings.HasPrefix(rel, "products/") {
+			b := img.Bounds()
+			for _, p := range []image.Point{b.Min, {b.Max.X - 1, b.Min.Y}, {b.Min.X, b.Max.Y - 1}, {b.Max.X - 1, b.Max.Y - 1}} {
+				if _, _, _, a := img.At(p.X, p.Y).RGBA(); a != 0 {
+					t.Errorf("%s: backdrop corner %v not transparent (alpha %d)", name, p, a>>8)
+				}
+			}
+			// The backdrop is gone and the subject kept: a product shot is
+			// mostly backdrop around a solid subject.
+			clear, solid := alphaShares(img)
+			if clear < 0.3 || solid < 0.02 {
+				t.Errorf("%s: %.0f%% transparent, %.0f%% opaque; want a transparent backdrop around an opaque subject", name, 100*clear, 100*solid)
+			}
+		}
+	}
+	if strings.ContainsAny(r.stderr, "\r\x1b") {
+		t.Error("stderr is a file, yet it holds carriage returns or escape codes")
+	}
+	for _, want := range []string{"built-in emulator", "NOT Adobe's", "stats: ", fmt.Sprintf("summary: %d done", len(inputs))} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+
+	// Run again: every output is newer than its input, so nothing is redone.
+	r = hotfolder(t, cleanEnv(), "-in", "sample-inputs", "-out", out, "-once")
+	if r.code != exitOK || !strings.Contains(r.stderr, fmt.Sprintf("0 done, %d skipped", len(inputs))) {
+		t.Errorf("rerun: exit %d; want 0 and every file skipped", r.code)
+	}
+}
+
+func sampleInputs(t *testing.T) []string {
+	t.Helper()
+	var rels []string
+	err := filepath.WalkDir("sample-inputs", func(p string, d os.DirEntry, err error) error {
+		if err == nil && d.Type().IsRegular() {
+			rel, _ := filepath.Rel("sample-inputs", p)
+			rels = append(rels, filepath.ToSlash(rel))
+		}
+		return err
+	})
+	if err != nil || len(rels) < 6 {
+		t.Fatalf("sample-inputs: %d files, %v; want at least 6", len(rels), err)
+	}
+	return rels
+}
+
+func readPNG(t *testing.T, path string) image.Image {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := png.Decode(f)
+	if err != nil {
+		t.Fatalf("%s: %v", path, err)
+	}
+	return img
+}
+
+// alphaShares returns the fractions of fully transparent and fully opaque pixels.
+func alphaShares(img image.Image) (clear, solid float64) {
+	b := img.Bounds()
+	var c, o int
+	for y := b.Min.Y; y < b.Max.Y; y++ {
+		for x := b.Min.X; x < b.Max.X; x++ {
+			switch _, _, _, a := img.At(x, y).RGBA(); a {
+			case 0:
+				c++
+			case 0xffff:
+				o++
+			}
+		}
+	}
+	n := float64(b.Dx() * b.Dy())
+	return float64(c) / n, float64(o) / n
+}
+
+func hasAlpha(img image.Image) bool {
+	switch img.ColorModel() {
+	case color.NRGBAModel, color.RGBAModel, color.NRGBA64Model, color.RGBA64Model, color.AlphaModel, color.Alpha16Model:
+		return true
+	}
+	return false
+}
+
+func TestCommandLine(t *testing.T) {
+	in := t.TempDir()
+	out := filepath.Join(t.TempDir(), "out")
+	tests := []struct {
+		name string
+		args []string
+		env  []string
+		code int
+		want string // in stderr, or stdout for -version
+	}{
+		{"help", []string{"-h"}, nil, exitOK, "Examples:"},
+		{"version", []string{"-version"}, nil, exitOK, "hotfolder "},
+		{"no folders", []string{"-once"}, nil, exitUsage, "both -in and -out are required"},
+		{"unknown flag", []string{"-in", in, "-out", out, "-frobnicate"}, nil, exitUsage, "flag provided but not defined"},
+		{"bad format", []string{"-in", in, "-out", out, "-format", "gif"}, nil, exitUsage, "-format \"gif\""},
+		{"bad mode", []string{"-in", in, "-out", out, "-mode", "blur"}, nil, exitUsage, "-mode \"blur\""},
+		{"psd mode wants psd", []string{"-in", in, "-out", out, "-mode", "psd", "-format", "png"}, nil, exitUsage, "-format psd"},
+		{"bad colour", []string{"-in", in, "-out", out, "-background", "white"}, nil, exitUsage, "RRGGBB"},
+		{"bad limit", []string{"-in", in, "-out", out, "-limit", "post=lots"}, nil, exitUsage, "want N/DURATION"},
+		{"bad limit name", []string{"-in", in, "-out", out, "-limit", "put=1/1s"}, nil, exitUsage, "unknown name"},
+		{"bad profile", []string{"-in", in, "-out", out, "-limits", "medium"}, nil, exitUsage, "soft or hard"},
+		{"other op", []string{"-in", in, "-out", out, "-op", "auto-tone"}, nil, exitUsage, "only remove-background"},
+		{"stray argument", []string{"-in", in, "-out", out, "extra"}, nil, exitUsage, "unexpected argument"},
+		{"missing input folder", []string{"-in", filepath.Join(in, "nope"), "-out", out, "-once"}, nil, exitUsage, "not a folder"},
+		{"adobe without credentials", []string{"-in", in, "-out", out, "-api", "adobe"}, nil, exitUsage, "ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET"},
+		{"adobe without storage", []string{"-in", in, "-out", out, "-api", "adobe"}, []string{"ADOBE_CLIENT_ID=x", "ADOBE_CLIENT_SECRET=y"}, exitUsage, "-storage s3://"},
+		{"empty folder", []string{"-in", in, "-out", out, "-once"}, nil, exitOK, "summary: 0 done"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			r := hotfolder(t, cleanEnv(tc.env...), tc.args...)
+			if r.code != tc.code {
+				t.Errorf("exit status %d, want %d", r.code, tc.code)
+			}
+			if !strings.Contains(r.stderr+r.stdout, tc.want) {
+				t.Errorf("output lacks %q:\n%s%s", tc.want, r.stdout, r.stderr)
+			}
+		})
+	}
+}
+
+// emulatorProc is a standalone emulator (hotfolder emulator), whose
+// counters tell how many requests a run spent.
+type emulatorProc struct {
+	url, id, secret string
+}
+
+func startEmulator(t *testing.T, args ...string) emulatorProc {
+	t.Helper()
+	cmd := exec.Command(binary, append([]string{"emulator", "-addr", "127.0.0.1:0"}, args...)...)
+	cmd.Env = cleanEnv()
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd.Stderr = io.Discard
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Signal(syscall.SIGTERM)
+		cmd.Wait()
+	})
+	var e emulatorProc
+	listening := regexp.MustCompile(`listening on (http://\S+)`)
+	creds := regexp.MustCompile(`ADOBE_CLIENT_ID=(\S+) ADOBE_CLIENT_SECRET=(\S+)`)
+	sc := bufio.NewScanner(stdout)
+	for sc.Scan() && (e.url == "" || e.id == "") {
+		if m := listening.FindStringSubmatch(sc.Text()); m != nil {
+			e.url = m[1]
+		}
+		if m := creds.FindStringSubmatch(sc.Text()); m != nil {
+			e.id, e.secret = m[1], m[2]
+		}
+	}
+	go io.Copy(io.Discard, stdout)
+	if e.url == "" || e.id == "" {
+		t.Fatal("the standalone emulator did not print its URL and credentials")
+	}
+	return e
+}
+
+// args are the flags that point hotfolder's adobe mode at the emulator.
+func (e emulatorProc) args() []string {
+	return []string{"-api", "adobe", "-ims-url", e.url + "/ims/token/v3", "-image-api-url", e.url, "-photoshop-api-url", e.url}
+}
+
+func (e emulatorProc) env(extra ...string) []string {
+	return cleanEnv(append([]string{"ADOBE_CLIENT_ID=" + e.id, "ADOBE_CLIENT_SECRET=" + e.secret}, extra...)...)
+}
+
+// emuStats is the part of the emulator's counters the tests read.
+type emuStats struct {
+	Posts          int
+	TooMany        int
+	LimitRefusals  int
+	PostsPerSource map[string]int
+	PostTimes      []time.Time
+}
+
+func (e emulatorProc) stats(t *testing.T) emuStats {
+	t.Helper()
+	resp, err := http.Get(e.url + "/emulator/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var s emuStats
+	if err := json.NewDecoder(resp.Body).Decode(&s); err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+// A folder mixing good images with files that can be rejected locally: the
+// good ones are done, each bad one is reported with its reason, not one
+// request is spent on a bad one, and the exit status is 3.
+func TestMixedFolderFailsBadFilesLocally(t *testing.T) {
+	emu := startEmulator(t)
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, "apricot.jpg"))
+	copyFile(t, "sample-inputs/photos/chelsea.png", filepath.Join(in, "cats", "chelsea.png"))
+	write(t, filepath.Join(in, "empty.jpg"), nil)
+	write(t, filepath.Join(in, "notes.jpg"), []byte("call the client about the red shoes\n"))
+	write(t, filepath.Join(in, "huge.png"), pngHeader(7000, 7000))
+
+	r := hotfolder(t, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once", "-storage", emu.url+"/storage")...)...)
+	if r.code != exitSomeFailed {
+		t.Errorf("exit status %d, want %d", r.code, exitSomeFailed)
+	}
+	for _, name := range []string{"apricot.png", "cats/chelsea.png"} {
+		readPNG(t, filepath.Join(out, name))
+	}
+	for _, want := range []string{
+		"FAILED empty.jpg (check)", "empty",
+		"FAILED notes.jpg (check)", "text/plain",
+		"FAILED huge.png (check)", "7000",
+		"2 done", "3 failed",
+	} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("summary lacks %q", want)
+		}
+	}
+	st := emu.stats(t)
+	if st.Posts != 2 || len(st.PostsPerSource) != 2 {
+		t.Errorf("emulator saw %d POSTs for %d sources, want 2 for 2: no request for a bad file", st.Posts, len(st.PostsPerSource))
+	}
+}
+
+// Adobe mode end to end: credentials from the environment, inputs uploaded
+// to a real S3-compatible server and fetched from there by the (standalone)
+// emulator through presigned URLs, and removed from the bucket afterwards.
+func TestAdobeModeWithS3Storage(t *testing.T) {
+	srv := s3test.Start(t)
+	emu := startEmulator(t)
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	copyFile(t, "sample-inputs/products/cherries.jpg", filepath.Join(in, "cherries.jpg"))
+	copyFile(t, "sample-inputs/products/avocado.jpg", filepath.Join(in, "avocado.jpg"))
+	prefix := fmt.Sprintf("e2e-%d", time.Now().UnixNano())
+
+	env := emu.env("AWS_ACCESS_KEY_ID="+srv.AccessKey, "AWS_SECRET_ACCESS_KEY="+srv.SecretKey, "AWS_REGION="+srv.Region)
+	args := append(emu.args(), fast()...)
+	args = append(args, "-in", in, "-out", out, "-once",
+		"-storage", "s3://"+srv.Bucket+"/"+prefix, "-s3-endpoint", srv.Endpoint, "-s3-path-style")
+	r := hotfolder(t, env, args...)
+	if r.code != exitOK {
+		t.Fatalf("exit status %d, want 0", r.code)
+	}
+	for _, name := range []string{"cherries.png", "avocado.png"} {
+		if img := readPNG(t, filepath.Join(out, name)); !hasAlpha(img) {
+			t.Errorf("%s has no alpha channel", name)
+		}
+	}
+	if st := emu.stats(t); st.Posts != 2 {
+		t.Errorf("emulator saw %d POSTs, want 2", st.Posts)
+	}
+	list, err := srv.Client().ListObjectsV2(context.Background(), &s3.ListObjectsV2Input{Bucket: &srv.Bucket, Prefix: &prefix})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(list.Contents) != 0 {
+		t.Errorf("%d uploaded inputs left in the bucket, want 0", len(list.Contents))
+	}
+}
+
+// Wrong credentials stop the run before any file is touched: exit 1, with
+// a hint naming the variables to check, and the secret never printed.
+func TestBadCredentialsAreFatal(t *testing.T) {
+	emu := startEmulator(t)
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, "apricot.jpg"))
+	env := cleanEnv("ADOBE_CLIENT_ID="+emu.id, "ADOBE_CLIENT_SECRET=not-the-secret-42")
+	r := hotfolder(t, env, append(emu.args(), "-in", in, "-out", out, "-once", "-storage", emu.url+"/storage")...)
+	if r.code != exitFatal {
+		t.Errorf("exit status %d, want %d", r.code, exitFatal)
+	}
+	if !strings.Contains(r.stderr, "hint:") || !strings.Contains(r.stderr, "ADOBE_CLIENT_SECRET") {
+		t.Errorf("no hint about the credentials in:\n%s", r.stderr)
+	}
+	if strings.Contains(r.stderr, "not-the-secret-42") {
+		t.Error("the secret was printed")
+	}
+	if _, err := os.Stat(filepath.Join(out, "apricot.png")); err == nil {
+		t.Error("an output was written despite bad credentials")
+	}
+}
+
+// -format jpeg with no -background: white behind the subject, and the user
+// is told, so Adobe's black JPEG background never reaches anyone silently.
+func TestJPEGGetsWhiteBackground(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, "apricot.jpg"))
+	r := hotfolder(t, cleanEnv(), append(fast(), "-in", in, "-out", out, "-once", "-format", "jpeg")...)
+	if r.code != exitOK {
+		t.Fatalf("exit status %d, want 0", r.code)
+	}
+	if !strings.Contains(r.stderr, "becomes white") {
+		t.Error("the white background was not announced")
+	}
+	f, err := os.Open(filepath.Join(out, "apricot.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	img, err := jpeg.Decode(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r, g, b, _ := img.At(2, 2).RGBA(); r>>8 < 240 || g>>8 < 240 || b>>8 < 240 {
+		t.Errorf("corner is (%d,%d,%d), want white", r>>8, g>>8, b>>8)
+	}
+}
+
+// Watch mode: a file renamed into the hot folder is processed; the first
+// SIGTERM drains and exits 0, as the normal end of a watch.
+func TestWatchModeProcessesNewFilesAndStopsGracefully(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	cmd, stderr := startHotfolder(t, append(fast(), "-in", in, "-out", out, "-settle", "200ms")...)
+	// As a sync client would: write a temp file, then rename it into place.
+	copyFile(t, "sample-inputs/products/cherries.jpg", filepath.Join(in, "new", ".cherries.jpg.part"))
+	if err := os.Rename(filepath.Join(in, "new", ".cherries.jpg.part"), filepath.Join(in, "new", "cherries.jpg")); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, filepath.Join(out, "new", "cherries.png"))
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd); code != exitOK {
+		t.Errorf("exit status %d after a graceful stop, want 0\n%s", code, stderr)
+	}
+	if _, err := os.Stat(filepath.Join(out, "new", ".cherries.jpg.png")); err == nil {
+		t.Error("the temporary .part file was processed")
+	}
+}
+
+// -once interrupted: the first signal lets the file in flight finish (its
+// output is complete) and takes no new one; the status is 130 because the
+// work was not finished.
+func TestOnceInterruptedExits130(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	for i := range 6 {
+		copyFile(t, "sample-inputs/products/avocado.jpg", filepath.Join(in, fmt.Sprintf("a%d.jpg", i)))
+	}
+	cmd, stderr := startHotfolder(t, "-in", in, "-out", out, "-once", "-workers", "1",
+		"-limit", "remove-background.post=1/1s")
+	waitFor(t, filepath.Join(out, "a0.png"))
+	cmd.Process.Signal(syscall.SIGINT)
+	if code := exitCode(t, cmd); code != exitInterrupted {
+		t.Errorf("exit status %d, want %d\n%s", code, exitInterrupted, stderr)
+	}
+	var done int
+	for i := range 6 {
+		if _, err := os.Stat(filepath.Join(out, fmt.Sprintf("a%d.png", i))); err == nil {
+			readPNG(t, filepath.Join(out, fmt.Sprintf("a%d.png", i))) // complete, decodable
+			done++
+		}
+	}
+	if done == 0 || done == 6 {
+		t.Errorf("%d of 6 outputs after the interruption, want some but not all", done)
+	}
+	if !strings.Contains(stderr.String(), "pending") {
+		t.Errorf("the summary does not mention the pending files:\n%s", stderr)
+	}
+}
+
+// A second signal aborts at once, even while a job is in flight.
+func TestSecondSignalAborts(t *testing.T) {
+	emu := startEmulator(t, "-latency", "30s")
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	copyFile(t, "sample-inputs/products/avocado.jpg", filepath.Join(in, "a.jpg"))
+	cmd, stderr := startHotfolderEnv(t, emu.env(), append(emu.args(), "-in", in, "-out", out, "-once", "-storage", emu.url+"/storage")...)
+	deadline := time.Now().Add(30 * time.Second)
+	for emu.stats(t).Posts == 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGINT)
+	time.Sleep(100 * time.Millisecond)
+	cmd.Process.Signal(syscall.SIGINT)
+	if code := exitCode(t, cmd); code != exitInterrupted {
+		t.Errorf("exit status %d, want %d\n%s", code, exitInterrupted, stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v to abort; the job in flight was waited for", d)
+	}
+}
+
+// syncBuffer collects a child's stderr while it runs.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.b.String()
+}
+
+func startHotfolder(t *testing.T, args ...string) (*exec.Cmd, *syncBuffer) {
+	return startHotfolderEnv(t, cleanEnv(), args...)
+}
+
+func startHotfolderEnv(t *testing.T, env []string, args ...string) (*exec.Cmd, *syncBuffer) {
+	t.Helper()
+	cmd := exec.Command(binary, args...)
+	cmd.Env = env
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		cmd.Wait()
+	})
+	return cmd, stderr
+}
+
+func exitCode(t *testing.T, cmd *exec.Cmd) int {
+	t.Helper()
+	done := make(chan error, 1)
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		var exit *exec.ExitError
+		if errors.As(err, &exit) {
+			return exit.ExitCode()
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		return 0
+	case <-time.After(time.Minute):
+		t.Fatal("hotfolder did not exit within a minute")
+		return -1
+	}
+}
+
+func waitFor(t *testing.T, path string) {
+	t.Helper()
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if _, err := os.Stat(path); err == nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("%s did not appear within a minute", path)
+}
+
+func copyFile(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, to, b)
+}
+
+func write(t *testing.T, path string, b []byte) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o666); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// pngHeader is a real PNG of w×h pixels: the header is all a local check
+// reads, and a gray image of one colour compresses to almost nothing.
+func pngHeader(w, h int) []byte {
+	var b bytes.Buffer
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	if err := enc.Encode(&b, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
