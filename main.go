@@ -153,9 +153,8 @@ func run(args []string, stdout, stderr io.Writer) int {
 // printError prints a fatal error and, when it carries one, its hint.
 func printError(w io.Writer, err error) {
 	fmt.Fprintf(w, "hotfolder: error: %v\n", err)
-	var h interface{ Hint() string }
-	if errors.As(err, &h) && h.Hint() != "" {
-		fmt.Fprintf(w, "hotfolder: hint: %s\n", h.Hint())
+	if hint := pipeline.Hint(err); hint != "" {
+		fmt.Fprintf(w, "hotfolder: hint: %s\n", hint)
 	}
 }
 

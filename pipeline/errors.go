@@ -33,8 +33,9 @@ func isFatal(err error) bool {
 	return errors.As(err, &f) && f.Fatal()
 }
 
-// hintOf returns the hint carried by err, or "".
-func hintOf(err error) string {
+// Hint returns what to do about err: the hint carried by the first error in
+// its chain with a Hint() string method, or "".
+func Hint(err error) string {
 	var h interface{ Hint() string }
 	if errors.As(err, &h) {
 		return h.Hint()

@@ -454,7 +454,7 @@ func (p *Pipeline) settle(ctx context.Context, f watcher.File, out string, n int
 	p.failed.Add(1)
 	p.lastDone.Store(&now)
 	args := []any{"file", f.Rel, "stage", stage, "error", err}
-	if h := hintOf(err); h != "" {
+	if h := Hint(err); h != "" {
 		args = append(args, "hint", h)
 	}
 	p.log.Info("failed", args...)

@@ -252,7 +252,7 @@ func TestFailures(t *testing.T) {
 			if len(lines) != 1 || !strings.Contains(lines[0], "file=b.jpg") || !strings.Contains(lines[0], "stage="+tc.stage) {
 				t.Errorf("failure log lines = %q, want one for b.jpg at %s", lines, tc.stage)
 			}
-			if h := hintOf(tc.err); h != "" && !strings.Contains(lines[0], h) {
+			if h := Hint(tc.err); h != "" && !strings.Contains(lines[0], h) {
 				t.Errorf("failure log line %q lacks the hint %q", lines[0], h)
 			}
 		})
@@ -358,7 +358,7 @@ func TestOutputNotWritableIsFatal(t *testing.T) {
 	if !isFatal(err) {
 		t.Fatalf("Run error = %v, want a fatal error", err)
 	}
-	if h := hintOf(err); !strings.Contains(h, "-out") {
+	if h := Hint(err); !strings.Contains(h, "-out") {
 		t.Errorf("hint = %q, want one about -out", h)
 	}
 	if sum.Done != 1 || sum.Failed != 1 || len(sum.Failures) != 1 || sum.Failures[0].Stage != "write" {
@@ -376,7 +376,7 @@ func TestNewOutputNotWritableIsFatal(t *testing.T) {
 	}
 	lockDir(t, e.out)
 	_, err := New(e.config(1), &fakeSource{}, &fakeRemote{})
-	if !isFatal(err) || hintOf(err) == "" {
+	if !isFatal(err) || Hint(err) == "" {
 		t.Fatalf("New error = %v, want a fatal error with a hint", err)
 	}
 }
@@ -723,7 +723,7 @@ func TestSecondPipelineOnSameStateIsRefused(t *testing.T) {
 		p.Close()
 		t.Skip("no file locking on this platform")
 	}
-	if !isFatal(err) || hintOf(err) == "" {
+	if !isFatal(err) || Hint(err) == "" {
 		t.Errorf("New error = %v, want a fatal error with a hint", err)
 	}
 }

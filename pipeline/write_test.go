@@ -100,8 +100,8 @@ func TestDiskErrorsAreFatal(t *testing.T) {
 		if !errors.Is(err, tc.err) {
 			t.Errorf("outputError(%v) lost the cause", tc.err)
 		}
-		if tc.fatal && hintOf(err) != outHint {
-			t.Errorf("outputError(%v) hint = %q", tc.err, hintOf(err))
+		if tc.fatal && Hint(err) != outHint {
+			t.Errorf("outputError(%v) hint = %q", tc.err, Hint(err))
 		}
 	}
 	// Only a true Fatal() counts.

@@ -2,7 +2,6 @@ package progress
 
 import (
 	"cmp"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -235,11 +234,8 @@ func WriteSummary(w io.Writer, s pipeline.Summary, now time.Time) {
 			b.WriteString(indent(f.Err.Error(), "    "))
 		}
 		b.WriteString("\n")
-		var h interface{ Hint() string }
-		if errors.As(f.Err, &h) {
-			if hint := h.Hint(); hint != "" {
-				fmt.Fprintf(&b, "    hint: %s\n", indent(hint, "      "))
-			}
+		if hint := pipeline.Hint(f.Err); hint != "" {
+			fmt.Fprintf(&b, "    hint: %s\n", indent(hint, "      "))
 		}
 	}
 	_, _ = io.WriteString(w, b.String())
