@@ -443,7 +443,11 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 			return sum, fmt.Errorf("start the built-in emulator: %w", err)
 		}
 		defer srv.Close()
-		fmt.Fprintln(stderr, "hotfolder: no ADOBE_CLIENT_ID set: using the built-in emulator of the Photoshop API.")
+		why := "no ADOBE_CLIENT_ID set"
+		if cfg.api == "emulator" {
+			why = "-api emulator"
+		}
+		fmt.Fprintf(stderr, "hotfolder: %s: using the built-in emulator of the Photoshop API.\n", why)
 		fmt.Fprintln(stderr, "hotfolder: the results are this machine's approximation, NOT Adobe's. Set ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET to use Adobe.")
 		if cfg.format == "webp" || cfg.format == "psd" || cfg.mode == "psd" {
 			log.Warn("the emulator makes png and jpeg only: every file will fail with -format " + cfg.format)
