@@ -99,6 +99,11 @@ type config struct {
 	stats           time.Duration
 	verbose, quiet  bool
 	showVersion     bool
+
+	// Parsed once by validate from the flags above.
+	mediaType, ext string            // from -format
+	bgColor        *uploader.Color   // from -background; nil = none
+	prof           ratelimit.Profile // from -limits and -limit
 }
 
 // usageError is a mistake on the command line: exit status 2.
@@ -269,11 +274,13 @@ func validate(cfg *config) error {
 	if cfg.format == "" {
 		cfg.format = "png"
 	}
-	if _, _, ok := format(cfg.format); !ok {
+	var ok bool
+	if cfg.mediaType, cfg.ext, ok = format(cfg.format); !ok {
 		return usagef("-format %q: want png, jpeg, webp or psd", cfg.format)
 	}
 	if cfg.background != "" {
-		if _, err := parseColor(cfg.background); err != nil {
+		var err error
+		if cfg.bgColor, err = parseColor(cfg.background); err != nil {
 			return usagef("-background: %v", err)
 		}
 	}
@@ -293,7 +300,8 @@ func validate(cfg *config) error {
 	if cfg.settle < 0 || cfg.poll < 0 || cfg.jobTimeout <= 0 || cfg.stats <= 0 {
 		return usagef("-settle and -poll cannot be negative; -job-timeout and -stats must be positive")
 	}
-	if _, err := profile(cfg); err != nil {
+	var err error
+	if cfg.prof, err = profile(cfg.limits, cfg.limitOverrides); err != nil {
 		return usageError{err.Error()}
 	}
 	return nil
@@ -324,12 +332,12 @@ func parseColor(s string) (*uploader.Color, error) {
 }
 
 // profile returns the limits to stay under: the named profile with -limit overrides.
-func profile(cfg *config) (ratelimit.Profile, error) {
-	p, err := ratelimit.ProfileNamed(cfg.limits)
+func profile(name string, overrides []string) (ratelimit.Profile, error) {
+	p, err := ratelimit.ProfileNamed(name)
 	if err != nil {
 		return nil, err
 	}
-	for _, o := range cfg.limitOverrides {
+	for _, o := range overrides {
 		b, l, err := ratelimit.ParseOverride(o)
 		if err != nil {
 			return nil, err
@@ -386,7 +394,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	if st, err := os.Stat(in); err != nil || !st.IsDir() {
 		return sum, usagef("-in %s is not a folder hotfolder can read", cfg.in)
 	}
-	prof, _ := profile(&cfg) // validated in parseFlags
+	prof := cfg.prof
 
 	mode := cfg.progress
 	if cfg.quiet {
@@ -411,7 +419,6 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 			api = "adobe"
 		}
 	}
-	mediaType, ext, _ := format(cfg.format) // validated in parseFlags
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	ucfg := uploader.Config{
 		IMSURL:          cfg.imsURL,
@@ -424,11 +431,11 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		Logger:          log,
 		RemoveBackground: uploader.RemoveBackground{
 			Mode:      cfg.mode,
-			MediaType: mediaType,
+			MediaType: cfg.mediaType,
 		},
 	}
-	if cfg.background != "" {
-		ucfg.RemoveBackground.BackgroundColor, _ = parseColor(cfg.background)
+	if cfg.bgColor != nil {
+		ucfg.RemoveBackground.BackgroundColor = cfg.bgColor
 	} else if cfg.format == "jpeg" && cfg.mode == "cutout" {
 		// The seed document's known limitation: a JPEG with no
 		// backgroundColor can come back black. Never let that happen silently.
@@ -491,7 +498,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		In:      in,
 		Out:     out,
 		State:   state,
-		Ext:     ext,
+		Ext:     cfg.ext,
 		Workers: workers,
 		Stop:    stop,
 		Logger:  log,
@@ -565,7 +572,7 @@ func runEmulator(args []string, stdout, stderr io.Writer) int {
 		}
 		return exitUsage
 	}
-	prof, err := profile(&config{limits: *limits, limitOverrides: overrides})
+	prof, err := profile(*limits, overrides)
 	if err != nil {
 		fmt.Fprintf(stderr, "hotfolder emulator: %v\n", err)
 		return exitUsage
