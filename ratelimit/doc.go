@@ -13,4 +13,11 @@
 // the exact sliding window the server side applies; the emulator and the
 // tests use it, and [Violations] checks a series of request times against a
 // limit.
+//
+// A 429 although the client kept under the limit means someone else spends
+// the organization's quota too (another tool, another machine). So besides
+// the shared pause, a 429 lowers its bucket's rate (×0.7 by default, never
+// below 10%), which then climbs back by 5% of the limit per quiet window.
+// Rates only change between grants, never shorten the spacing below one
+// interval, and so never break the property above.
 package ratelimit

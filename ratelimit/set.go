@@ -33,6 +33,19 @@ type Options struct {
 	// Rand returns a number in [0,1) to jitter back-off pauses. It must be
 	// safe for concurrent use. Default math/rand/v2's Float64.
 	Rand func() float64
+
+	// Slowdown multiplies a bucket's rate after each 429 that is not part
+	// of a pause already under way: a 429 while hotfolder keeps under the
+	// limit means someone else (another client of the organization) uses
+	// the quota too. Default 0.7; 1 keeps the rate.
+	Slowdown float64
+	// MinRate is the fraction of the limit below which the rate is never
+	// lowered. Default 0.1.
+	MinRate float64
+	// Recovery is the fraction of the limit a slowed bucket regains per
+	// window without a 429, once its pause has ended: from 0.7 back to
+	// the full rate takes 6 windows at the default 0.05.
+	Recovery float64
 }
 
 // A Set paces requests against a [Profile]: one limiter per bucket, shared
@@ -47,7 +60,8 @@ type Options struct {
 // default). A burst of N would admit 2N requests in one window.
 //
 // A 429 reported with [Set.Throttled] pauses its bucket for every caller
-// of [Set.Wait], not only the one that got it; other buckets go on.
+// of [Set.Wait], not only the one that got it; other buckets go on. It also
+// lowers the bucket's rate, which recovers gradually (see [Options]).
 //
 // Most callers want Wait before each request and Throttled on each 429.
 // [Set.Stats] reports who is waiting, for a progress display.
@@ -57,6 +71,9 @@ type Options struct {
 type Set struct {
 	buckets  map[Bucket]*bucket
 	maxPause time.Duration
+	slowdown float64
+	minRate  float64
+	recovery float64
 	now      func() time.Time
 	newTimer func(d time.Duration) (<-chan time.Time, func() bool)
 	rand     func() float64
@@ -67,11 +84,17 @@ type bucket struct {
 	limit    Limit
 	interval time.Duration
 	lim      *rate.Limiter
+	full     rate.Limit // lim's rate when not slowed: one per interval
 
 	mu          sync.Mutex
 	pausedUntil time.Time
 	paused      chan struct{} // closed (and replaced) when a pause begins or grows
 	streak      int           // consecutive 429s, for the back-off
+	// The rate is lowered after a 429 and recovers linearly: at time t it
+	// is full × min(1, slowTo + recovery × (t−slowFrom)/Window).
+	slowTo   float64 // fraction of full right after the last slowdown; 1 = not slowed
+	slowFrom time.Time
+	factor   float64 // the fraction lim is set to now
 	throttles   int64
 	waited      time.Duration
 	waiters     map[uint64]*waiter // callers in Wait, by id
@@ -93,9 +116,21 @@ func New(p Profile, opt Options) *Set {
 	if opt.MinMargin <= 0 {
 		opt.MinMargin = 20 * time.Millisecond
 	}
+	if opt.Slowdown <= 0 || opt.Slowdown > 1 {
+		opt.Slowdown = 0.7
+	}
+	if opt.MinRate <= 0 || opt.MinRate > 1 {
+		opt.MinRate = 0.1
+	}
+	if opt.Recovery <= 0 {
+		opt.Recovery = 0.05
+	}
 	s := &Set{
 		buckets:  make(map[Bucket]*bucket, len(p)),
 		maxPause: opt.MaxPause,
+		slowdown: opt.Slowdown,
+		minRate:  opt.MinRate,
+		recovery: opt.Recovery,
 		now:      opt.Now,
 		newTimer: opt.NewTimer,
 		rand:     opt.Rand,
@@ -126,6 +161,9 @@ func New(p Profile, opt Options) *Set {
 			limit:    l,
 			interval: interval,
 			lim:      rate.NewLimiter(rate.Every(interval), 1),
+			full:     rate.Every(interval),
+			slowTo:   1,
+			factor:   1,
 			paused:   make(chan struct{}),
 			waiters:  make(map[uint64]*waiter),
 		}
@@ -186,6 +224,7 @@ func (s *Set) wait(ctx context.Context, bk *bucket, w *waiter) error {
 			}
 			continue
 		}
+		s.recover(bk, now)
 		r := bk.lim.ReserveN(now, 1)
 		w.r = r
 		paused := bk.paused
@@ -247,7 +286,9 @@ func (s *Set) Throttled(b Bucket, retryAfter time.Duration) {
 	if !now.Before(bk.pausedUntil.Add(bk.limit.Window)) {
 		bk.streak = 0
 	}
-	if !now.Before(bk.pausedUntil) {
+	// A 429 during a pause answers a request sent before it began.
+	counted := !now.Before(bk.pausedUntil)
+	if counted {
 		bk.streak++
 	}
 	pause := min(retryAfter, s.maxPause)
@@ -257,9 +298,59 @@ func (s *Set) Throttled(b Bucket, retryAfter time.Duration) {
 	if until := now.Add(pause); until.After(bk.pausedUntil) {
 		bk.pausedUntil = until
 		bk.requeue(now)
-		close(bk.paused) // wake the waiters whose slots were taken back
-		bk.paused = make(chan struct{})
+		bk.wake()
 	}
+	if counted && s.slowdown < 1 {
+		// Slow down from the rate in force now, recovery included. The
+		// pause has just taken every queued slot back.
+		s.recover(bk, now)
+		bk.slowTo = max(s.minRate, bk.factor*s.slowdown)
+		bk.slowFrom = bk.pausedUntil
+		bk.setFactor(now, bk.slowTo)
+	}
+}
+
+// recover raises a slowed bucket's rate towards the full rate, one step
+// of Options.Recovery per window from the end of the pause that slowed it.
+// bk.mu must be held.
+func (s *Set) recover(bk *bucket, now time.Time) {
+	if bk.slowTo >= 1 {
+		return
+	}
+	f := bk.slowTo
+	if now.After(bk.slowFrom) {
+		f += s.recovery * float64(now.Sub(bk.slowFrom)/bk.limit.Window)
+	}
+	if f >= 1 {
+		bk.slowTo, f = 1, 1
+	}
+	if f == bk.factor {
+		return
+	}
+	// Slots queued at the slower rate are taken back first: a faster rate
+	// would otherwise grant new slots among them, closer than an interval
+	// to a queued one. Requeued, every slot follows the last one granted
+	// at the new rate. Steps come at most once a window, so this is rare.
+	bk.requeue(now)
+	bk.wake()
+	bk.setFactor(now, f)
+}
+
+// setFactor sets lim's rate to f × the full rate; queued slots keep their
+// times, so callers lowering the rate need not requeue. bk.mu must be held.
+func (bk *bucket) setFactor(now time.Time, f float64) {
+	if f == bk.factor {
+		return
+	}
+	bk.factor = f
+	bk.lim.SetLimitAt(now, bk.full*rate.Limit(f))
+}
+
+// wake tells the waiters whose slots were taken back to queue again.
+// bk.mu must be held.
+func (bk *bucket) wake() {
+	close(bk.paused)
+	bk.paused = make(chan struct{})
 }
 
 // requeue takes back every queued slot as a pause begins: kept, the slots
@@ -322,6 +413,7 @@ type BucketStats struct {
 	LongestWait time.Duration // how long the longest-blocked of them has waited so far
 	PausedUntil time.Time     // end of the current 429 pause; zero if not paused
 	Throttles   int64         // 429s reported with Throttled
+	Rate        float64       // fraction of the limit allowed now: below 1 while slowed after a 429
 	Waited      time.Duration // total time callers spent in Wait, over the calls that returned
 }
 
@@ -357,6 +449,11 @@ func (s *Set) Stats() Stats {
 			Waiting:   len(bk.waiters),
 			Throttles: bk.throttles,
 			Waited:    bk.waited,
+			Rate:      bk.factor,
+		}
+		if bk.slowTo < 1 && now.After(bk.slowFrom) {
+			// What Wait would set now; Stats itself changes nothing.
+			bs.Rate = min(1, bk.slowTo+s.recovery*float64(now.Sub(bk.slowFrom)/bk.limit.Window))
 		}
 		if now.Before(bk.pausedUntil) {
 			bs.PausedUntil = bk.pausedUntil

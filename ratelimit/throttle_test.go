@@ -15,7 +15,9 @@ import (
 func TestThrottledPausesEveryWaiter(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clock := newFakeClock()
-		s := New(Soft(), clock.options())
+		opt := clock.options()
+		opt.Slowdown = 1 // the rate after a pause is TestSlowdownAndRecovery's
+		s := New(Soft(), opt)
 		iv := s.Interval(RemoveBackgroundPost)
 		ctx := t.Context()
 		post := &recorder{clock: clock}
@@ -74,7 +76,9 @@ func TestThrottledPauseLongerThanSlot(t *testing.T) {
 func TestThrottledShortPauseKeepsQueueOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clock := newFakeClock()
-		s := New(Profile{Post: {1, time.Second}}, clock.options())
+		opt := clock.options()
+		opt.Slowdown = 1
+		s := New(Profile{Post: {1, time.Second}}, opt)
 		iv := s.Interval(Post)
 		rec := &recorder{clock: clock}
 		var wg sync.WaitGroup
