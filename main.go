@@ -16,7 +16,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"math"
 	"net/http"
 	"os"
 	"os/signal"
@@ -91,6 +90,7 @@ type config struct {
 	s3PathStyle     bool
 	limits          string
 	limitOverrides  []string
+	limitMargin     float64
 	workers         int
 	settle          time.Duration
 	poll            time.Duration
@@ -229,6 +229,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.s3PathStyle, "s3-path-style", false, "use path-style S3 URLs (most S3-compatible servers need it)")
 	fs.StringVar(&cfg.limits, "limits", "soft", "Adobe rate-limit profile to stay under: soft or hard")
 	fs.Var((*stringList)(&cfg.limitOverrides), "limit", "override one limit, `NAME=N/DURATION` (post, get, remove-background.post, remove-background.get); repeatable")
+	fs.Float64Var(&cfg.limitMargin, "limit-margin", 0.02, "safety margin added to every limit window, as a `fraction` of it (at least 20ms), so network jitter cannot crowd N+1 requests into one window")
 	fs.IntVar(&cfg.workers, "workers", 0, "files processed at once (default: enough that the POST limit, not the pool, is the bottleneck)")
 	fs.StringVar(&cfg.state, "state", "", "state `folder` (default OUT/.hotfolder)")
 	fs.DurationVar(&cfg.settle, "settle", 2*time.Second, "how long a file's size and time must stay unchanged before it counts as complete")
@@ -294,6 +295,9 @@ func validate(cfg *config) error {
 	default:
 		return usagef("-progress %q: want auto, bar, lines or none", cfg.progress)
 	}
+	if cfg.limitMargin <= 0 || cfg.limitMargin > 1 {
+		return usagef("-limit-margin %v: want a fraction of the window, more than 0 and at most 1 (e.g. 0.02)", cfg.limitMargin)
+	}
 	if cfg.workers < 0 {
 		return usagef("-workers must be 1 or more")
 	}
@@ -347,14 +351,6 @@ func profile(name string, overrides []string) (ratelimit.Profile, error) {
 	return p, nil
 }
 
-// defaultWorkers sizes the pool so that the POST limit, not the pool, is the
-// bottleneck: enough workers to keep 30 s of submissions in flight (upload,
-// a job of up to ~20 s, download).
-func defaultWorkers(interval time.Duration) int {
-	n := int(math.Ceil(float64(30*time.Second) / float64(interval)))
-	return min(max(n, 4), 256)
-}
-
 func version() string {
 	if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
 		return bi.Main.Version
@@ -401,7 +397,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		mode = "none"
 	}
 	var p *pipeline.Pipeline
-	limiter := ratelimit.New(prof, ratelimit.Options{})
+	limiter := ratelimit.New(prof, ratelimit.Options{Margin: cfg.limitMargin})
 	display, err := progress.New(stderr, mode, progress.Options{
 		Stats:    func() pipeline.Stats { return p.Stats() },
 		Quota:    func() bool { return limiter.Stats().WaitingOnQuota() },
@@ -492,7 +488,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	}
 	workers := cfg.workers
 	if workers == 0 {
-		workers = defaultWorkers(limiter.Interval(ratelimit.RemoveBackgroundPost))
+		workers = pipeline.WorkersFor(limiter.Interval(ratelimit.RemoveBackgroundPost))
 	}
 	p, err = pipeline.New(pipeline.Config{
 		In:      in,
@@ -502,7 +498,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		Workers: workers,
 		Stop:    stop,
 		Logger:  log,
-	}, w, remote{client})
+	}, w, client)
 	if err != nil {
 		return sum, err
 	}
@@ -540,17 +536,9 @@ func storage(ctx context.Context, cfg config, hc *http.Client) (uploader.Storage
 	return nil, usagef("-storage %q: want s3://BUCKET[/PREFIX]", cfg.storage)
 }
 
-// remote adapts *uploader.Client to what the pipeline needs.
-type remote struct{ *uploader.Client }
-
-func (r remote) Check(ctx context.Context, path string) error {
-	_, err := r.Validate(ctx, path)
-	return err
-}
-
 // The packages meet only here: check they fit.
 var (
-	_ pipeline.Remote  = remote{}
+	_ pipeline.Remote  = (*uploader.Client)(nil)
 	_ uploader.Limiter = (*ratelimit.Set)(nil)
 	_ uploader.Storage = (*s3store.Store)(nil)
 	_ uploader.Storage = (*emulator.Store)(nil)

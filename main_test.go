@@ -74,10 +74,19 @@ type result struct {
 // hotfolder runs the binary to the end, stderr to a file as in a log.
 func hotfolder(t *testing.T, env []string, args ...string) result {
 	t.Helper()
+	return hotfolderAs(t, nil, env, args...)
+}
+
+// hotfolderAs is hotfolder run as the user cred (nil: this process's).
+func hotfolderAs(t *testing.T, cred *syscall.Credential, env []string, args ...string) result {
+	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	cmd := exec.CommandContext(ctx, binary, args...)
 	cmd.Env = env
+	if cred != nil {
+		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	}
 	var stdout bytes.Buffer
 	errFile, err := os.Create(filepath.Join(t.TempDir(), "stderr.log"))
 	if err != nil {
@@ -228,6 +237,7 @@ func TestCommandLine(t *testing.T) {
 		{"bad colour", []string{"-in", in, "-out", out, "-background", "white"}, nil, exitUsage, "RRGGBB"},
 		{"bad limit", []string{"-in", in, "-out", out, "-limit", "post=lots"}, nil, exitUsage, "want N/DURATION"},
 		{"bad limit name", []string{"-in", in, "-out", out, "-limit", "put=1/1s"}, nil, exitUsage, "unknown name"},
+		{"no margin", []string{"-in", in, "-out", out, "-limit-margin", "0"}, nil, exitUsage, "-limit-margin 0"},
 		{"bad profile", []string{"-in", in, "-out", out, "-limits", "medium"}, nil, exitUsage, "soft or hard"},
 		{"other op", []string{"-in", in, "-out", out, "-op", "auto-tone"}, nil, exitUsage, "only remove-background"},
 		{"stray argument", []string{"-in", in, "-out", out, "extra"}, nil, exitUsage, "unexpected argument"},
@@ -327,14 +337,19 @@ func (e emulatorProc) stats(t *testing.T) emuStats {
 // request is spent on a bad one, and the exit status is 3.
 func TestMixedFolderFailsBadFilesLocally(t *testing.T) {
 	emu := startEmulator(t)
-	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	cred, base := unprivileged(t)
+	in, out := filepath.Join(base, "in"), filepath.Join(base, "out")
 	copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, "apricot.jpg"))
 	copyFile(t, "sample-inputs/photos/chelsea.png", filepath.Join(in, "cats", "chelsea.png"))
 	write(t, filepath.Join(in, "empty.jpg"), nil)
 	write(t, filepath.Join(in, "notes.jpg"), []byte("call the client about the red shoes\n"))
 	write(t, filepath.Join(in, "huge.png"), pngHeader(7000, 7000))
+	copyFile(t, "sample-inputs/products/avocado.jpg", filepath.Join(in, "locked.jpg"))
+	if err := os.Chmod(filepath.Join(in, "locked.jpg"), 0); err != nil {
+		t.Fatal(err)
+	}
 
-	r := hotfolder(t, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once", "-storage", emu.url+"/storage")...)...)
+	r := hotfolderAs(t, cred, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once", "-storage", emu.url+"/storage")...)...)
 	if r.code != exitSomeFailed {
 		t.Errorf("exit status %d, want %d", r.code, exitSomeFailed)
 	}
@@ -345,7 +360,8 @@ func TestMixedFolderFailsBadFilesLocally(t *testing.T) {
 		"FAILED empty.jpg (check)", "empty",
 		"FAILED notes.jpg (check)", "text/plain",
 		"FAILED huge.png (check)", "7000",
-		"2 done", "3 failed",
+		"FAILED locked.jpg (check)", "permission denied",
+		"2 done", "4 failed",
 	} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("summary lacks %q", want)
@@ -355,6 +371,28 @@ func TestMixedFolderFailsBadFilesLocally(t *testing.T) {
 	if st.Posts != 2 || len(st.PostsPerSource) != 2 {
 		t.Errorf("emulator saw %d POSTs for %d sources, want 2 for 2: no request for a bad file", st.Posts, len(st.PostsPerSource))
 	}
+}
+
+// unprivileged returns the user to run hotfolder as so that a file with
+// mode 0 cannot be read, and a folder that user may write in. Tests often
+// run as root, whom file modes do not stop: then it is nobody (65534), and
+// the folders on the way are opened up for it.
+func unprivileged(t *testing.T) (*syscall.Credential, string) {
+	t.Helper()
+	if os.Geteuid() != 0 {
+		return nil, t.TempDir()
+	}
+	base, err := os.MkdirTemp("", "hotfolder-nobody")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(base) })
+	for _, dir := range []string{base, filepath.Dir(binary)} {
+		if err := os.Chmod(dir, 0o777); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return &syscall.Credential{Uid: 65534, Gid: 65534}, base
 }
 
 // Adobe mode end to end: credentials from the environment, inputs uploaded

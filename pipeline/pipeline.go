@@ -543,3 +543,15 @@ func (p *Pipeline) discard(ctx context.Context, f watcher.File, src uploader.Sou
 		p.log.Warn("could not delete uploaded input", "file", f.Rel, "key", src.Key, "error", err)
 	}
 }
+
+// WorkersFor sizes the pool for a POST limit granting one request per
+// interval, so that the limit, not the pool, is the bottleneck: enough
+// workers to keep 30 s of submissions in flight (upload, a job of up to
+// ~20 s, polling lag, download), at least 4 and at most 256.
+func WorkersFor(interval time.Duration) int {
+	if interval <= 0 {
+		return 256
+	}
+	n := int((30*time.Second + interval - 1) / interval)
+	return min(max(n, 4), 256)
+}

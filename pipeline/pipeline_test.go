@@ -727,3 +727,22 @@ func TestSecondPipelineOnSameStateIsRefused(t *testing.T) {
 		t.Errorf("New error = %v, want a fatal error with a hint", err)
 	}
 }
+
+func TestWorkersFor(t *testing.T) {
+	tests := []struct {
+		interval time.Duration
+		want     int
+	}{
+		{1530 * time.Millisecond, 20}, // soft remove background: 30 s / 1.53 s, rounded up
+		{255 * time.Millisecond, 118}, // 4/1s
+		{204 * time.Millisecond, 148}, // general 15/3s
+		{10 * time.Second, 4},         // never fewer than 4
+		{time.Millisecond, 256},       // never more than 256
+		{0, 256},
+	}
+	for _, tt := range tests {
+		if got := WorkersFor(tt.interval); got != tt.want {
+			t.Errorf("WorkersFor(%v) = %d, want %d", tt.interval, got, tt.want)
+		}
+	}
+}

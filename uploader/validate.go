@@ -3,11 +3,13 @@ package uploader
 import (
 	"bufio"
 	"context"
+	"errors"
 	"fmt"
 	"image"
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -36,7 +38,14 @@ func (c *Client) Validate(ctx context.Context, path string) (Image, error) {
 		return Image{}, fmt.Errorf("validate: %w", err)
 	}
 	f, err := os.Open(path)
-	if err != nil {
+	switch {
+	case errors.Is(err, fs.ErrPermission):
+		return Image{}, &RejectedError{Path: path, Reason: "hotfolder is not allowed to read the file (permission denied)",
+			Suggestion: fmt.Sprintf("let the user hotfolder runs as (uid %d) read it, e.g. chmod a+r on the file, then drop it in again", os.Geteuid())}
+	case errors.Is(err, fs.ErrNotExist):
+		return Image{}, &RejectedError{Path: path, Reason: "the file was removed or renamed before it could be processed",
+			Suggestion: "nothing to do if that was meant; otherwise put it back"}
+	case err != nil:
 		return Image{}, &RejectedError{Path: path, Reason: fmt.Sprintf("cannot open the file: %v", err),
 			Suggestion: "check that the file still exists and that hotfolder may read it"}
 	}
@@ -55,6 +64,12 @@ func (c *Client) Validate(ctx context.Context, path string) (Image, error) {
 		return Image{}, rej
 	}
 	return img, nil
+}
+
+// Check is [Client.Validate] for callers that need only the verdict.
+func (c *Client) Check(ctx context.Context, path string) error {
+	_, err := c.Validate(ctx, path)
+	return err
 }
 
 // inspect reads the header of an image of size bytes from r.

@@ -154,13 +154,17 @@ func TestValidate(t *testing.T) {
 func TestValidateUnreadable(t *testing.T) {
 	e := newEnv(t, nil)
 	dir := t.TempDir()
-	for _, p := range []string{filepath.Join(dir, "missing.jpg"), dir} {
+	for p, reason := range map[string]string{filepath.Join(dir, "missing.jpg"): "removed or renamed", dir: "not a regular file"} {
 		_, err := e.c.Validate(context.Background(), p)
 		var rej *RejectedError
 		if !errors.As(err, &rej) || isFatal(err) {
 			t.Errorf("%s: error %v, want a *RejectedError", p, err)
+		} else if !strings.Contains(rej.Reason, reason) {
+			t.Errorf("%s: reason %q, want it to say %q", p, rej.Reason, reason)
 		}
 	}
+	// Permission denied is shown end to end (main's mixed-folder test), as
+	// an unprivileged user: file modes do not stop root.
 }
 
 // countingReaderAt counts the bytes read through it.
