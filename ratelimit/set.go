@@ -90,15 +90,16 @@ type bucket struct {
 	pausedUntil time.Time
 	paused      chan struct{} // closed (and replaced) when a pause begins or grows
 	streak      int           // consecutive 429s, for the back-off
-	// The rate is lowered after a 429 and recovers linearly: at time t it
-	// is full × min(1, slowTo + recovery × (t−slowFrom)/Window).
-	slowTo   float64 // fraction of full right after the last slowdown; 1 = not slowed
-	slowFrom time.Time
-	factor   float64 // the fraction lim is set to now
 	throttles   int64
 	waited      time.Duration
 	waiters     map[uint64]*waiter // callers in Wait, by id
 	nextID      uint64
+
+	// The rate is lowered after a 429 and recovers in steps: at time t it
+	// is full × min(1, slowTo + recovery × ⌊(t−slowFrom)/Window⌋).
+	slowTo   float64   // fraction of full right after the last slowdown; 1 = not slowed
+	slowFrom time.Time // when recovery starts: the end of that 429's pause
+	factor   float64   // the fraction lim is set to now
 }
 
 // waiter is one caller blocked in Wait.
