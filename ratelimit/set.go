@@ -1,11 +1,9 @@
 package ratelimit
 
 import (
-	"cmp"
 	"context"
 	"fmt"
 	"math/rand/v2"
-	"slices"
 	"sync"
 	"time"
 
@@ -83,12 +81,13 @@ type Set struct {
 type bucket struct {
 	limit    Limit
 	interval time.Duration
-	lim      *rate.Limiter
-	full     rate.Limit // lim's rate when not slowed: one per interval
+	full     rate.Limit // the rate when not slowed: one per interval
 
 	mu          sync.Mutex
+	lim         *rate.Limiter // replaced by reset
 	pausedUntil time.Time
-	paused      chan struct{} // closed (and replaced) when a pause begins or grows
+	paused      chan struct{} // closed (and replaced) when queued slots are taken back
+	lastGrant   time.Time     // the latest slot a caller got through with
 	streak      int           // consecutive 429s, for the back-off
 	throttles   int64
 	waited      time.Duration
@@ -106,6 +105,7 @@ type bucket struct {
 type waiter struct {
 	began time.Time
 	r     *rate.Reservation // its queued slot; nil once a pause took it back
+	at    time.Time         // when that slot is
 }
 
 // New returns a Set with one limiter for each bucket of p. It panics if a
@@ -227,17 +227,21 @@ func (s *Set) wait(ctx context.Context, bk *bucket, w *waiter) error {
 		}
 		s.recover(bk, now)
 		r := bk.lim.ReserveN(now, 1)
-		w.r = r
+		delay := r.DelayFrom(now)
+		w.r, w.at = r, now.Add(delay)
 		paused := bk.paused
 		bk.mu.Unlock()
 
-		err := s.sleep(ctx, r.DelayFrom(now), paused)
+		err := s.sleep(ctx, delay, paused)
 		bk.mu.Lock()
 		kept := w.r != nil // else a pause began and took the slot back
 		w.r = nil
-		if kept && err != nil {
-			// Give the slot back, which may let others go sooner.
-			r.CancelAt(s.now())
+		switch {
+		case kept && err == nil:
+			bk.lastGrant = later(bk.lastGrant, w.at)
+		case kept && w.at.After(s.now()):
+			// Give the slot back, which lets the others go sooner.
+			bk.reset()
 		}
 		bk.mu.Unlock()
 		if err != nil || kept {
@@ -296,18 +300,21 @@ func (s *Set) Throttled(b Bucket, retryAfter time.Duration) {
 	if retryAfter <= 0 {
 		pause = s.backoff(bk.limit, bk.streak)
 	}
+	changed := false
 	if until := now.Add(pause); until.After(bk.pausedUntil) {
 		bk.pausedUntil = until
-		bk.requeue(now)
-		bk.wake()
+		changed = true
 	}
 	if counted && s.slowdown < 1 {
-		// Slow down from the rate in force now, recovery included. The
-		// pause has just taken every queued slot back.
+		// Slow down from the rate in force now, recovery included.
 		s.recover(bk, now)
 		bk.slowTo = max(s.minRate, bk.factor*s.slowdown)
 		bk.slowFrom = bk.pausedUntil
-		bk.setFactor(now, bk.slowTo)
+		bk.factor = bk.slowTo
+		changed = true
+	}
+	if changed {
+		bk.reset()
 	}
 }
 
@@ -325,55 +332,41 @@ func (s *Set) recover(bk *bucket, now time.Time) {
 	if f >= 1 {
 		bk.slowTo, f = 1, 1
 	}
-	if f == bk.factor {
-		return
+	if f != bk.factor {
+		// Slots queued at the slower rate are taken back: a faster rate
+		// would otherwise grant new slots among them, closer than an
+		// interval to a queued one. Steps come at most once a window.
+		bk.factor = f
+		bk.reset()
 	}
-	// Slots queued at the slower rate are taken back first: a faster rate
-	// would otherwise grant new slots among them, closer than an interval
-	// to a queued one. Requeued, every slot follows the last one granted
-	// at the new rate. Steps come at most once a window, so this is rare.
-	bk.requeue(now)
-	bk.wake()
-	bk.setFactor(now, f)
 }
 
-// setFactor sets lim's rate to f × the full rate; queued slots keep their
-// times, so callers lowering the rate need not requeue. bk.mu must be held.
-func (bk *bucket) setFactor(now time.Time, f float64) {
-	if f == bk.factor {
-		return
+// reset takes back every queued slot and starts the limiter afresh at
+// factor × the full rate, as if the last slot granted were its only one:
+// the next grant comes one (slowed) interval after it, and then every
+// waiter queues again once any pause has ended, evenly spaced, instead of
+// all at once when the pause ends. Rebuilding is exact where x/time/rate's
+// CancelAt is not: it returns a slot's token only when the slot after it
+// was cancelled at exactly the time it computes back, which float rounding
+// of queued slots' times breaks, losing the rest of the queue's tokens (the
+// bucket then stalls for as long as the queue was). bk.mu must be held.
+func (bk *bucket) reset() {
+	for _, w := range bk.waiters {
+		w.r = nil
 	}
-	bk.factor = f
-	bk.lim.SetLimitAt(now, bk.full*rate.Limit(f))
-}
-
-// wake tells the waiters whose slots were taken back to queue again.
-// bk.mu must be held.
-func (bk *bucket) wake() {
-	close(bk.paused)
+	bk.lim = rate.NewLimiter(bk.full*rate.Limit(bk.factor), 1)
+	if !bk.lastGrant.IsZero() {
+		bk.lim.ReserveN(bk.lastGrant, 1)
+	}
+	close(bk.paused) // wake the waiters whose slots were taken back
 	bk.paused = make(chan struct{})
 }
 
-// requeue takes back every queued slot as a pause begins: kept, the slots
-// would release their waiters all at once when it ends. x/time/rate returns
-// a cancelled slot's token only when no later slot is outstanding, so they
-// go latest first, and the bucket resumes after the pause as if they had
-// never been asked for. Waiters notice and queue again after the pause.
-// bk.mu must be held.
-func (bk *bucket) requeue(now time.Time) {
-	var queued []*waiter
-	for _, w := range bk.waiters {
-		if w.r != nil {
-			queued = append(queued, w)
-		}
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
 	}
-	slices.SortFunc(queued, func(a, b *waiter) int {
-		return cmp.Compare(b.r.DelayFrom(now), a.r.DelayFrom(now))
-	})
-	for _, w := range queued {
-		w.r.CancelAt(now)
-		w.r = nil
-	}
+	return a
 }
 
 // backoff returns the pause after the streak-th consecutive 429 without

@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"fmt"
 	"math/rand/v2"
 	"sync"
 	"testing"
@@ -154,6 +155,56 @@ func TestSlowdownNeverExceedsLimit(t *testing.T) {
 				}
 				if r := s.Stats()[Post].Rate; r != 1 {
 					t.Errorf("Rate = %v 20 windows after the last 429, want 1", r)
+				}
+			})
+		})
+	}
+}
+
+// TestThrottledQueueKeepsFlowing: with a long queue (a pool of workers all
+// waiting on the POST bucket), each 429 takes every queued slot back; the
+// bucket must then go on granting at its (slowed, then recovered) rate, not
+// stall for as long as the queue was.
+func TestThrottledQueueKeepsFlowing(t *testing.T) {
+	for _, tc := range []struct {
+		limit    string
+		slowdown float64
+	}{{"4/1s", 0}, {"2/3s", 1}, {"15/3s", 1}, {"2/3s", 0}} {
+		t.Run(fmt.Sprintf("%s-slowdown-%v", tc.limit, tc.slowdown), func(t *testing.T) {
+			l, err := ParseLimit(tc.limit)
+			if err != nil {
+				t.Fatal(err)
+			}
+			synctest.Test(t, func(t *testing.T) {
+				clock := newFakeClock()
+				opt := clock.options()
+				opt.Slowdown = tc.slowdown
+				s := New(Profile{Post: l}, opt)
+				ctx, cancel := context.WithCancel(t.Context())
+				rec := &recorder{clock: clock}
+				var wg sync.WaitGroup
+				saturate(ctx, &wg, s, Post, 72, rec)
+				now := t0
+				for range 5 {
+					now = now.Add(5 * l.Window / 3)
+					clock.runUntil(now)
+					s.Throttled(Post, l.Window/3)
+				}
+				// 20 windows to recover fully (0.7⁵ ≈ 0.17 is 17 steps
+				// of 5% from the full rate), then count 10.
+				from := now.Add(20 * l.Window)
+				clock.runUntil(from.Add(10 * l.Window))
+				cancel()
+				wg.Wait()
+				n := 0
+				for _, g := range rec.sorted() {
+					if !g.Before(from) {
+						n++
+					}
+				}
+				want := int(10*l.Window/s.Interval(Post)) - 1
+				if n < want {
+					t.Errorf("%d grants in the 10 windows after recovery, want ≥ %d (one per interval)", n, want)
 				}
 			})
 		})
