@@ -233,7 +233,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.IntVar(&cfg.workers, "workers", 0, "files processed at once (default: enough that the POST limit, not the pool, is the bottleneck)")
 	fs.StringVar(&cfg.state, "state", "", "state `folder` (default OUT/.hotfolder)")
 	fs.DurationVar(&cfg.settle, "settle", 2*time.Second, "how long a file's size and time must stay unchanged before it counts as complete")
-	fs.DurationVar(&cfg.poll, "poll", 0, "also rescan -in this often (for network shares, where change events do not arrive); 0 = off")
+	fs.DurationVar(&cfg.poll, "poll", 0, "also rescan -in this often; 0 = only when needed (every 5s on network shares, where change events do not arrive, or when events fail)")
 	fs.DurationVar(&cfg.jobTimeout, "job-timeout", 10*time.Minute, "give up on a job Adobe has not finished after this long")
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress display: auto (a bar on a terminal, stats lines otherwise), bar, lines or none")
 	fs.DurationVar(&cfg.stats, "stats", time.Minute, "interval between stats lines when not drawing a bar")
@@ -554,11 +554,23 @@ func runEmulator(args []string, stdout, stderr io.Writer) int {
 	var overrides stringList
 	fs.Var(&overrides, "limit", "override one limit, `NAME=N/DURATION`; repeatable")
 	latency := fs.String("latency", "500ms-2s", "job duration `MIN-MAX`")
+	var faults emulator.Faults
+	fs.Float64Var(&faults.ServerErrorRate, "fail-5xx", 0, "answer this `fraction` of API requests with 502, 503 or 504")
+	fs.Float64Var(&faults.TooManyRate, "fail-429", 0, "answer this `fraction` of API requests with 429, as when another client shares the quota")
+	fs.BoolVar(&faults.OmitRetryAfter, "no-retry-after", false, "send 429s without Retry-After")
+	fs.BoolVar(&faults.EmptyBodies, "empty-bodies", false, "send 429 and 5xx answers with empty bodies")
+	fs.Float64Var(&faults.JobFailureRate, "fail-jobs", 0, "end this `fraction` of jobs as failed")
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
+	}
+	for _, f := range []float64{faults.ServerErrorRate, faults.TooManyRate, faults.JobFailureRate} {
+		if f < 0 || f > 1 {
+			fmt.Fprintf(stderr, "hotfolder emulator: fault rates are fractions from 0 to 1, not %v\n", f)
+			return exitUsage
+		}
 	}
 	prof, err := profile(*limits, overrides)
 	if err != nil {
@@ -571,7 +583,7 @@ func runEmulator(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	log := slog.New(slog.NewTextHandler(stderr, nil))
-	srv, err := emulator.StartOn(emulator.Config{Limits: prof, MinLatency: lo, MaxLatency: hi, Logger: log}, *addr)
+	srv, err := emulator.StartOn(emulator.Config{Limits: prof, MinLatency: lo, MaxLatency: hi, Faults: faults, Logger: log}, *addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "hotfolder emulator: %v\n", err)
 		return exitFatal

@@ -314,6 +314,8 @@ type emuStats struct {
 	Posts          int
 	TooMany        int
 	LimitRefusals  int
+	ServerErrors   int
+	JobsFailed     int
 	PostsPerSource map[string]int
 	PostTimes      []time.Time
 }
@@ -371,6 +373,50 @@ func TestMixedFolderFailsBadFilesLocally(t *testing.T) {
 	if st.Posts != 2 || len(st.PostsPerSource) != 2 {
 		t.Errorf("emulator saw %d POSTs for %d sources, want 2 for 2: no request for a bad file", st.Posts, len(st.PostsPerSource))
 	}
+}
+
+// Faults end to end, on the built binaries: with 5xx answers, 429s without
+// Retry-After and with empty bodies, and failed jobs injected, every input
+// ends done or failed with a reason; 429s and retried 5xx never fail a file
+// on their own, and a failed job is never submitted again.
+func TestFaultsEndToEnd(t *testing.T) {
+	emu := startEmulator(t, append(fast(), "-latency", "100ms-300ms",
+		"-fail-5xx", "0.15", "-fail-429", "0.1", "-no-retry-after", "-empty-bodies", "-fail-jobs", "0.25")...)
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	const n = 12
+	for i := range n {
+		copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%02d.jpg", i)))
+	}
+	r := hotfolder(t, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once", "-storage", emu.url+"/storage")...)...)
+	st := emu.stats(t)
+	if st.TooMany == 0 || st.ServerErrors == 0 || st.JobsFailed == 0 {
+		t.Fatalf("faults not injected: %d 429s, %d 5xx, %d failed jobs", st.TooMany, st.ServerErrors, st.JobsFailed)
+	}
+	done := 0
+	for i := range n {
+		if _, err := os.Stat(filepath.Join(out, fmt.Sprintf("p%02d.png", i))); err == nil {
+			done++
+		}
+	}
+	failed := strings.Count(r.stderr, "  FAILED ")
+	if done+failed != n {
+		t.Errorf("%d done + %d failed of %d inputs: every input must end one way or the other", done, failed, n)
+	}
+	if failed < st.JobsFailed {
+		t.Errorf("%d files failed but %d jobs failed", failed, st.JobsFailed)
+	}
+	if strings.Contains(r.stderr, "HTTP 429") {
+		t.Error("a 429 failed a file")
+	}
+	if want := exitSomeFailed; r.code != want {
+		t.Errorf("exit status %d, want %d", r.code, want)
+	}
+	for src, posts := range st.PostsPerSource {
+		if posts != 1 {
+			t.Errorf("%s submitted %d times, want once (a failed job is never resubmitted)", src, posts)
+		}
+	}
+	t.Logf("%d done, %d failed; emulator: %d 429s, %d 5xx, %d failed jobs, %d POSTs", done, failed, st.TooMany, st.ServerErrors, st.JobsFailed, st.Posts)
 }
 
 // unprivileged returns the user to run hotfolder as so that a file with
