@@ -16,9 +16,15 @@ import (
 // DefaultSettle is the settle period used when [Config.Settle] is zero.
 const DefaultSettle = 2 * time.Second
 
-// fallbackPoll is the rescan interval switched on when file events cannot
-// be relied on (watch limit reached, no inotify instance left).
-const fallbackPoll = 5 * time.Second
+// DefaultPoll is the rescan interval switched on by itself when file events
+// cannot be relied on: the hot folder is on a network file system, the
+// watch limit was reached, or no inotify instance was left.
+const DefaultPoll = 5 * time.Second
+
+// onceOpenTries is how many settle periods a -once run waits for a settled
+// file that cannot be opened (for a reason other than permission) before
+// handing it on anyway, so that the run ends and the failure is reported.
+const onceOpenTries = 5
 
 // Config configures a [Watcher]. Only Root is required.
 type Config struct {
@@ -31,13 +37,20 @@ type Config struct {
 	// excluded.
 	Exclude []string
 	// Settle is how long a file's size and modification time must stay
-	// unchanged before it counts as complete. Zero means [DefaultSettle].
+	// unchanged before it counts as complete; it must then also open for
+	// reading (see the package documentation for when it cannot). A copy
+	// that stalls for longer than Settle looks complete, so slow links
+	// want a longer one. Zero means [DefaultSettle].
 	Settle time.Duration
 	// Once makes Run scan, hand on every file present at the start once it
 	// is complete, and return nil. No events are watched.
 	Once bool
-	// Poll, when positive, also rescans the whole tree this often: network
-	// shares deliver no file events, and it is a safety net elsewhere.
+	// Poll, when positive, also rescans the whole tree this often (and never
+	// more often than a rescan takes): network shares deliver no file events
+	// for changes made by other machines, and it is a safety net elsewhere.
+	// Zero means off, except that Run switches it on at [DefaultPoll] by
+	// itself when the hot folder is on a network file system or file events
+	// fail.
 	Poll time.Duration
 	// Logger receives warnings and debug detail. Nil discards them.
 	Logger *slog.Logger
@@ -59,12 +72,14 @@ type Watcher struct {
 	once    bool
 	log     *slog.Logger
 	now     func() time.Time
-	tick    time.Duration // how often pending files are re-examined
+	batch   time.Duration // least time between two checks of pending files
 
 	// Test seams, set by the package's tests only.
 	disableEvents bool                                          // do not use fsnotify at all
-	fallbackPoll  time.Duration                                 // rescan interval when events fail
+	fallbackPoll  time.Duration                                 // rescan interval switched on by itself
 	addWatch      func(fsw *fsnotify.Watcher, dir string) error // nil means fsw.Add
+	fileSystem    func(dir string) fileSystem                   // detectFileSystem, or a fake
+	open          func(name string) (*os.File, error)           // os.Open, or a fake
 }
 
 // New checks cfg and returns a Watcher for it. It fails with a clear error
@@ -92,7 +107,9 @@ func New(cfg Config) (*Watcher, error) {
 		once:         cfg.Once,
 		log:          cfg.Logger,
 		now:          cfg.Now,
-		fallbackPoll: fallbackPoll,
+		fallbackPoll: DefaultPoll,
+		fileSystem:   detectFileSystem,
+		open:         os.Open,
 	}
 	if w.settle == 0 {
 		w.settle = DefaultSettle
@@ -103,7 +120,10 @@ func New(cfg Config) (*Watcher, error) {
 	if w.now == nil {
 		w.now = time.Now
 	}
-	w.tick = min(max(w.settle/4, 20*time.Millisecond), 250*time.Millisecond)
+	// Checks run at each file's settle deadline, but files due within
+	// batch of each other share one pass, so a flood wakes the loop a few
+	// times rather than once per file.
+	w.batch = min(max(w.settle/20, time.Millisecond), 50*time.Millisecond)
 	for _, ex := range cfg.Exclude {
 		if ex == "" {
 			continue
@@ -138,15 +158,21 @@ func (w *Watcher) Root() string { return w.root }
 func (w *Watcher) Run(ctx context.Context, out chan<- File) error {
 	r := newRun(w, out)
 	defer r.close()
-	if !w.once && !w.disableEvents {
-		fsw, err := fsnotify.NewWatcher()
-		if err != nil {
-			r.eventsFailed(w.root, err)
-		} else {
-			r.fsw = fsw
+	if !w.once {
+		r.checkFileSystem(w.root)
+		if !w.disableEvents {
+			fsw, err := fsnotify.NewWatcher()
+			if err != nil {
+				r.eventsFailed(w.root, err)
+			} else {
+				r.fsw = fsw
+			}
 		}
 	}
-	if _, err := r.scan(ctx, w.root); err != nil {
+	r.initial = true
+	_, err := r.scan(ctx, w.root)
+	r.initial = false
+	if err != nil {
 		if ctx.Err() != nil {
 			return ctx.Err()
 		}

@@ -191,8 +191,8 @@ func TestNew(t *testing.T) {
 				if err != nil {
 					t.Fatalf("New: %v", err)
 				}
-				if w.settle != DefaultSettle || w.tick != 250*time.Millisecond {
-					t.Errorf("settle %v tick %v, want defaults", w.settle, w.tick)
+				if w.settle != DefaultSettle || w.batch != 50*time.Millisecond {
+					t.Errorf("settle %v batch %v, want defaults", w.settle, w.batch)
 				}
 				return
 			}
@@ -387,34 +387,65 @@ func TestWatchCreatedAfterStart(t *testing.T) {
 	r.expectNone(t, 3*cfg.Settle)
 }
 
+// TestWatchSlowWriter writes a file in chunks over about a second, as a
+// scanner or a copy over a slow link does: it is handed on once, after the
+// last write, with its final size. Copies that keep the source's old
+// modification time (Finder, cp -p, rsync) and shares that deliver no
+// events (found by polling only) must wait for the writer all the same.
 func TestWatchSlowWriter(t *testing.T) {
 	t.Parallel()
-	cfg := watchConfig(t)
-	r := ready(t, newWatcher(t, cfg))
-	f, err := os.Create(filepath.Join(cfg.Root, "slow.tif"))
-	if err != nil {
-		t.Fatal(err)
+	tests := []struct {
+		name    string
+		keepOld bool // set the mtime an hour back after every chunk
+		poll    bool // no events: found by rescans only
+	}{
+		{name: "events"},
+		{name: "events, old mtime kept", keepOld: true},
+		{name: "polling only, old mtime kept", keepOld: true, poll: true},
 	}
-	chunk := bytes.Repeat([]byte("x"), 1024)
-	var lastWrite time.Time
-	for range 20 { // ~1s, gaps well under the settle period
-		time.Sleep(cfg.Settle / 3)
-		lastWrite = time.Now()
-		if _, err := f.Write(chunk); err != nil {
-			t.Fatal(err)
-		}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := watchConfig(t)
+			if tc.poll {
+				cfg.Poll = 50 * time.Millisecond
+			}
+			w := newWatcher(t, cfg)
+			w.disableEvents = tc.poll
+			r := ready(t, w)
+			path := filepath.Join(cfg.Root, "slow.tif")
+			f, err := os.Create(path)
+			if err != nil {
+				t.Fatal(err)
+			}
+			chunk := bytes.Repeat([]byte("x"), 1024)
+			old := time.Now().Add(-time.Hour)
+			var lastWrite time.Time
+			for range 20 { // ~1s, gaps well under the settle period
+				time.Sleep(cfg.Settle / 3)
+				if _, err := f.Write(chunk); err != nil {
+					t.Fatal(err)
+				}
+				if tc.keepOld {
+					if err := os.Chtimes(path, old, old); err != nil {
+						t.Fatal(err)
+					}
+				}
+				lastWrite = time.Now()
+			}
+			if err := f.Close(); err != nil {
+				t.Fatal(err)
+			}
+			got := r.recv(t)
+			if got.Rel != "slow.tif" || got.Size != 20*1024 {
+				t.Fatalf("got %+v, want slow.tif with all %d bytes", got, 20*1024)
+			}
+			if waited := time.Since(lastWrite); waited < cfg.Settle {
+				t.Errorf("handed on %v after the last write, want at least %v", waited, cfg.Settle)
+			}
+			r.expectNone(t, 3*cfg.Settle)
+		})
 	}
-	if err := f.Close(); err != nil {
-		t.Fatal(err)
-	}
-	got := r.recv(t)
-	if got.Rel != "slow.tif" || got.Size != 20*1024 {
-		t.Fatalf("got %+v, want slow.tif with all %d bytes", got, 20*1024)
-	}
-	if waited := time.Since(lastWrite); waited < cfg.Settle {
-		t.Errorf("handed on %v after the last write, want at least %v", waited, cfg.Settle)
-	}
-	r.expectNone(t, 3*cfg.Settle)
 }
 
 func TestWatchTempThenRename(t *testing.T) {
@@ -455,6 +486,101 @@ func TestWatchNewDirectories(t *testing.T) {
 	writeFile(t, cfg.Root, "moved/inner/e.jpg", "e", 0)
 	if f := r.recv(t); f.Rel != "moved/inner/e.jpg" {
 		t.Fatalf("got %q, want moved/inner/e.jpg", f.Rel)
+	}
+	r.expectNone(t, 3*cfg.Settle)
+}
+
+// TestWatchFolderMovedIn moves a folder of 50 files, some in subfolders
+// and some with old modification times, into the root in one rename, as a
+// designer dragging a folder onto the share does: each file is handed on
+// exactly once.
+func TestWatchFolderMovedIn(t *testing.T) {
+	t.Parallel()
+	cfg := watchConfig(t)
+	r := ready(t, newWatcher(t, cfg))
+	outside := t.TempDir()
+	want := make(map[string]int64)
+	for i := range 50 {
+		rel := fmt.Sprintf("shoot/%s/img%02d.jpg", []string{"a", "b", "b/c", "."}[i%4], i)
+		rel = filepath.ToSlash(filepath.Clean(rel))
+		data := strings.Repeat("x", i+1)
+		age := time.Duration(0)
+		if i%2 == 0 {
+			age = time.Hour
+		}
+		writeFile(t, outside, rel, data, age)
+		want[rel] = int64(len(data))
+	}
+	if err := os.Rename(filepath.Join(outside, "shoot"), filepath.Join(cfg.Root, "shoot")); err != nil {
+		t.Fatal(err)
+	}
+	got := make(map[string]int64)
+	for range len(want) {
+		f := r.recv(t)
+		if _, dup := got[f.Rel]; dup {
+			t.Fatalf("%s handed on twice", f.Rel)
+		}
+		got[f.Rel] = f.Size
+	}
+	for rel, size := range want {
+		if got[rel] != size {
+			t.Errorf("%s: handed on with %d bytes, want %d", rel, got[rel], size)
+		}
+	}
+	r.expectNone(t, 3*cfg.Settle)
+}
+
+// TestWatchFlood drops 10,000 files into new subfolders as fast as they can
+// be written, more events than the kernel's queue may hold: each file is
+// handed on exactly once, none is missed.
+func TestWatchFlood(t *testing.T) {
+	t.Parallel()
+	const files, dirs = 10_000, 4
+	cfg := watchConfig(t)
+	cfg.Settle = 100 * time.Millisecond
+	var logs syncBuffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+	r := ready(t, newWatcher(t, cfg))
+
+	wrote := make(chan error, 1)
+	go func() {
+		for i := range files {
+			dir := filepath.Join(cfg.Root, fmt.Sprintf("batch%d", i%dirs))
+			if i < dirs {
+				if err := os.Mkdir(dir, 0o755); err != nil {
+					wrote <- err
+					return
+				}
+			}
+			if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("%05d.jpg", i)), []byte("img"), 0o644); err != nil {
+				wrote <- err
+				return
+			}
+		}
+		wrote <- nil
+	}()
+	seen := make(map[string]bool, files)
+	deadline := time.After(time.Minute) // only reached when files are missing
+	for len(seen) < files {
+		select {
+		case f := <-r.out:
+			if seen[f.Rel] {
+				t.Fatalf("%s handed on twice", f.Rel)
+			}
+			seen[f.Rel] = true
+		case err := <-wrote:
+			if err != nil {
+				t.Fatal(err)
+			}
+			wrote = nil
+		case <-deadline:
+			t.Fatalf("%d of %d files handed on; log:\n%s", len(seen), files, logs.String())
+		}
+	}
+	for i := range files {
+		if rel := fmt.Sprintf("batch%d/%05d.jpg", i%dirs, i); !seen[rel] {
+			t.Errorf("%s never handed on", rel)
+		}
 	}
 	r.expectNone(t, 3*cfg.Settle)
 }
@@ -510,9 +636,18 @@ func TestWatchDeletedBeforeSettle(t *testing.T) {
 	t.Parallel()
 	cfg := watchConfig(t)
 	cfg.Settle = 200 * time.Millisecond
+	var logs syncBuffer
+	cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
 	r := ready(t, newWatcher(t, cfg))
 	gone := writeFile(t, cfg.Root, "gone.jpg", "short-lived", 0)
 	if err := os.Remove(gone); err != nil {
+		t.Fatal(err)
+	}
+	// Deleted after its last event but before it settled: the check at its
+	// deadline finds it gone.
+	late := writeFile(t, cfg.Root, "late.jpg", "short-lived", 0)
+	time.Sleep(cfg.Settle / 2)
+	if err := os.Remove(late); err != nil {
 		t.Fatal(err)
 	}
 	writeFile(t, cfg.Root, "stays.jpg", "here", 0)
@@ -520,6 +655,12 @@ func TestWatchDeletedBeforeSettle(t *testing.T) {
 		t.Fatalf("got %q, want stays.jpg", f.Rel)
 	}
 	r.expectNone(t, 3*cfg.Settle)
+	if err := r.stop(t); !errors.Is(err, context.Canceled) {
+		t.Errorf("Run = %v, want context.Canceled", err)
+	}
+	if out := logs.String(); strings.Contains(out, "level=WARN") || strings.Contains(out, "level=ERROR") {
+		t.Errorf("a deleted file was reported as a problem:\n%s", out)
+	}
 }
 
 func TestWatchRepeatedWritesUnchanged(t *testing.T) {
@@ -657,6 +798,303 @@ func TestWatchLimitFallsBackToPolling(t *testing.T) {
 	}
 }
 
+// TestNetworkFileSystem pretends the hot folder (or a folder below it) is a
+// network share: polling comes on by itself and says so once, and file
+// events stay on for local writers.
+func TestNetworkFileSystem(t *testing.T) {
+	t.Parallel()
+	nfs := fileSystem{name: "nfs", remote: true}
+	tests := []struct {
+		name      string
+		remoteDir string        // "" is the root; else a folder below it
+		poll      time.Duration // Config.Poll
+		noEvents  bool          // watches succeed but deliver nothing, as for remote writers
+		fallback  time.Duration // the interval switched on by itself
+		local     bool          // the fake says everything is local
+		found     bool          // the new file is handed on
+		warn      bool          // the one warning is logged
+	}{
+		{name: "remote writer found by polling", noEvents: true, fallback: 100 * time.Millisecond, found: true, warn: true},
+		{name: "local writer still found by events", fallback: time.Hour, found: true, warn: true},
+		{name: "share mounted below the root", remoteDir: "share", noEvents: true, fallback: 100 * time.Millisecond, found: true, warn: true},
+		{name: "poll set already", poll: 100 * time.Millisecond, noEvents: true, fallback: time.Hour, found: true},
+		{name: "local file system is not polled", local: true, noEvents: true, fallback: 100 * time.Millisecond},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			cfg := watchConfig(t)
+			cfg.Poll = tc.poll
+			var logs syncBuffer
+			cfg.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+			remoteDir := filepath.Join(cfg.Root, tc.remoteDir)
+			if err := os.MkdirAll(remoteDir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			w := newWatcher(t, cfg)
+			w.fallbackPoll = tc.fallback
+			w.fileSystem = func(dir string) fileSystem {
+				if !tc.local && dir == remoteDir {
+					return nfs
+				}
+				return fileSystem{}
+			}
+			if tc.noEvents {
+				w.addWatch = func(*fsnotify.Watcher, string) error { return nil }
+			}
+			r := ready(t, w)
+			writeFile(t, remoteDir, "scan.jpg", "from afar", 0)
+			if tc.found {
+				if f := r.recv(t); f.Rel != filepath.ToSlash(filepath.Join(tc.remoteDir, "scan.jpg")) {
+					t.Fatalf("got %q, want scan.jpg", f.Rel)
+				}
+			} else {
+				r.expectNone(t, 600*time.Millisecond)
+			}
+			r.stop(t)
+			out := logs.String()
+			warnings := strings.Count(out, "level=WARN")
+			switch {
+			case tc.warn && warnings != 1:
+				t.Errorf("%d warnings, want exactly one; log:\n%s", warnings, out)
+			case tc.warn && !(strings.Contains(out, "network file system (nfs)") &&
+				strings.Contains(out, "no file events") && strings.Contains(out, "-poll") &&
+				strings.Contains(out, "path="+remoteDir+" ")):
+				t.Errorf("the warning does not say what, why and what to do; log:\n%s", out)
+			case !tc.warn && warnings != 0:
+				t.Errorf("%d warnings, want none; log:\n%s", warnings, out)
+			}
+		})
+	}
+}
+
+// TestWatchExcludedFolders writes into the output and state folders inside
+// the root while watching, by events and by polling: nothing there is
+// handed on, including folders made or moved in later.
+func TestWatchExcludedFolders(t *testing.T) {
+	t.Parallel()
+	for _, poll := range []bool{false, true} {
+		t.Run(fmt.Sprintf("poll=%v", poll), func(t *testing.T) {
+			t.Parallel()
+			cfg := watchConfig(t)
+			out := filepath.Join(cfg.Root, "out")
+			state := filepath.Join(cfg.Root, "work", "state") // made during the run
+			if err := os.Mkdir(out, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			cfg.Exclude = []string{out, state}
+			if poll {
+				cfg.Poll = 50 * time.Millisecond
+			}
+			w := newWatcher(t, cfg)
+			w.disableEvents = poll
+			r := ready(t, w)
+
+			writeFile(t, out, "result.png", "output", 0)
+			writeFile(t, out, "sub/deeper/result.png", "output", 0)
+			writeFile(t, state, "claims.db", "state", 0)
+			writeFile(t, state, "jobs/1.json", "state", 0)
+			moved := t.TempDir()
+			writeFile(t, moved, "batch/x.png", "moved", 0)
+			if err := os.Rename(filepath.Join(moved, "batch"), filepath.Join(out, "batch")); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, cfg.Root, "work/input.jpg", "input", 0)
+			if f := r.recv(t); f.Rel != "work/input.jpg" {
+				t.Fatalf("got %q, want work/input.jpg", f.Rel)
+			}
+			// Written into again after they were first seen.
+			writeFile(t, out, "result.png", "output, rewritten", 0)
+			writeFile(t, state, "claims.db", "state, rewritten", 0)
+			r.expectNone(t, 4*cfg.Settle)
+		})
+	}
+}
+
+// TestWatchSymlinkNotFollowed links a file and a folder outside the root
+// into it while watching, then writes into the outside folder: nothing
+// outside the root is handed on.
+func TestWatchSymlinkNotFollowed(t *testing.T) {
+	t.Parallel()
+	for _, poll := range []bool{false, true} {
+		t.Run(fmt.Sprintf("poll=%v", poll), func(t *testing.T) {
+			t.Parallel()
+			cfg := watchConfig(t)
+			if poll {
+				cfg.Poll = 50 * time.Millisecond
+			}
+			w := newWatcher(t, cfg)
+			w.disableEvents = poll
+			r := ready(t, w)
+			outside := t.TempDir()
+			writeFile(t, outside, "secret.jpg", "outside", 0)
+			writeFile(t, outside, "dir/old.jpg", "outside", time.Hour)
+			if err := os.Symlink(filepath.Join(outside, "secret.jpg"), filepath.Join(cfg.Root, "link.jpg")); err != nil {
+				t.Skipf("no symlinks: %v", err)
+			}
+			if err := os.Symlink(filepath.Join(outside, "dir"), filepath.Join(cfg.Root, "linkdir")); err != nil {
+				t.Fatal(err)
+			}
+			writeFile(t, outside, "dir/new.jpg", "outside", 0)
+			writeFile(t, cfg.Root, "inside.jpg", "inside", 0)
+			if f := r.recv(t); f.Rel != "inside.jpg" {
+				t.Fatalf("got %q, want inside.jpg", f.Rel)
+			}
+			r.expectNone(t, 4*cfg.Settle)
+		})
+	}
+}
+
+// deny makes w's opens of path fail for lack of permission until the
+// returned func is called: with chmod where that works, else through the
+// open seam (root reads everything).
+func deny(t *testing.T, w *Watcher, path string) (allow func()) {
+	t.Helper()
+	if runtime.GOOS != "windows" && os.Geteuid() != 0 {
+		if err := os.Chmod(path, 0o000); err != nil {
+			t.Fatal(err)
+		}
+		return func() {
+			if err := os.Chmod(path, 0o644); err != nil {
+				t.Error(err)
+			}
+		}
+	}
+	var mu sync.Mutex
+	denied := true
+	w.open = func(name string) (*os.File, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if denied && name == path {
+			return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EACCES}
+		}
+		return os.Open(name)
+	}
+	return func() {
+		mu.Lock()
+		denied = false
+		mu.Unlock()
+		if err := os.Chmod(path, 0o644); err != nil { // the event a fix makes
+			t.Error(err)
+		}
+	}
+}
+
+// TestUnreadableFile checks that a file that cannot be read is handed on
+// rather than waited on forever, so the run reports it and a -once run
+// ends; and that, once its permissions are fixed, a watching run hands it
+// on again.
+func TestUnreadableFile(t *testing.T) {
+	t.Parallel()
+	t.Run("once", func(t *testing.T) {
+		t.Parallel()
+		root := t.TempDir()
+		path := writeFile(t, root, "locked.jpg", "secret", time.Hour)
+		writeFile(t, root, "open.jpg", "fine", 0)
+		var logs syncBuffer
+		w := newWatcher(t, Config{Root: root, Once: true, Settle: 50 * time.Millisecond,
+			Logger: slog.New(slog.NewTextHandler(&logs, nil))})
+		deny(t, w, path)
+		got, err := runOnce(t, w)
+		if err != nil {
+			t.Fatalf("Run = %v, want nil", err)
+		}
+		var rels []string
+		for _, f := range got {
+			rels = append(rels, f.Rel)
+		}
+		slices.Sort(rels)
+		if !slices.Equal(rels, []string{"locked.jpg", "open.jpg"}) {
+			t.Fatalf("handed on %q, want both files", rels)
+		}
+		if !strings.Contains(logs.String(), "cannot be read") {
+			t.Errorf("no warning about the unreadable file; log:\n%s", logs.String())
+		}
+	})
+	t.Run("watch", func(t *testing.T) {
+		t.Parallel()
+		cfg := watchConfig(t)
+		cfg.Poll = 50 * time.Millisecond // rescans must not hand it on again
+		w := newWatcher(t, cfg)
+		path := writeFile(t, cfg.Root, "locked.jpg", "secret", 0)
+		allow := deny(t, w, path)
+		r := start(t, w)
+		if got := r.recvRels(t, 2); !slices.Equal(got, []string{"0-sentinel.jpg", "locked.jpg"}) {
+			t.Fatalf("handed on %q", got)
+		}
+		r.expectNone(t, 4*cfg.Settle)
+		allow()
+		if f := r.recv(t); f.Rel != "locked.jpg" {
+			t.Fatalf("got %q, want locked.jpg again once readable", f.Rel)
+		}
+		r.expectNone(t, 4*cfg.Settle)
+	})
+}
+
+// TestOpenFailures covers the other ways opening a settled file can go
+// wrong: a -once run gives up on a file that never opens, so it ends; and
+// a file that changed by the time it is opened (an NFS client's cached
+// attributes were stale) waits for its new settle period.
+func TestOpenFailures(t *testing.T) {
+	t.Parallel()
+	t.Run("once gives up", func(t *testing.T) {
+		t.Parallel()
+		root := t.TempDir()
+		path := writeFile(t, root, "broken.jpg", "data", time.Hour)
+		w := newWatcher(t, Config{Root: root, Once: true, Settle: 20 * time.Millisecond})
+		var tries int
+		w.open = func(name string) (*os.File, error) {
+			tries++ // only the Run goroutine opens
+			return nil, &fs.PathError{Op: "open", Path: name, Err: syscall.EIO}
+		}
+		got, err := runOnce(t, w)
+		if err != nil {
+			t.Fatalf("Run = %v, want nil", err)
+		}
+		if len(got) != 1 || got[0].Path != path {
+			t.Fatalf("handed on %+v, want broken.jpg", got)
+		}
+		if tries != onceOpenTries {
+			t.Errorf("opened %d times, want %d", tries, onceOpenTries)
+		}
+	})
+	t.Run("changed when opened", func(t *testing.T) {
+		t.Parallel()
+		root := t.TempDir()
+		path := writeFile(t, root, "copy.jpg", "first part", time.Hour)
+		w := newWatcher(t, Config{Root: root, Once: true, Settle: 50 * time.Millisecond})
+		opened := 0
+		w.open = func(name string) (*os.File, error) {
+			if opened++; opened == 1 { // the writer moved on since the last stat
+				f, err := os.OpenFile(name, os.O_WRONLY|os.O_APPEND, 0)
+				if err != nil {
+					return nil, err
+				}
+				_, err = f.WriteString(", second part")
+				f.Close()
+				if err != nil {
+					return nil, err
+				}
+			}
+			return os.Open(name)
+		}
+		got, err := runOnce(t, w)
+		if err != nil {
+			t.Fatalf("Run = %v, want nil", err)
+		}
+		fi, err := os.Stat(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != 1 || got[0].Size != fi.Size() || !got[0].ModTime.Equal(fi.ModTime()) {
+			t.Fatalf("handed on %+v, want copy.jpg at its final %d bytes", got, fi.Size())
+		}
+		if opened < 2 {
+			t.Errorf("opened %d times, want a second look after the change", opened)
+		}
+	})
+}
+
 // TestOverflowRescans drives a run directly: a lost-events error must find
 // what no event reported and forget what went away.
 func TestOverflowRescans(t *testing.T) {
@@ -665,9 +1103,11 @@ func TestOverflowRescans(t *testing.T) {
 	gone := writeFile(t, root, "gone.jpg", "g", time.Hour)
 	w := newWatcher(t, Config{Root: root, Settle: testSettle})
 	r := newRun(w, nil)
+	r.initial = true
 	if _, err := r.scan(t.Context(), w.root); err != nil {
 		t.Fatal(err)
 	}
+	r.initial = false
 	r.ready = nil // as if sent
 	writeFile(t, root, "unreported/new.jpg", "n", time.Hour)
 	if err := os.Remove(gone); err != nil {
@@ -677,6 +1117,12 @@ func TestOverflowRescans(t *testing.T) {
 	if err := r.eventError(t.Context(), fmt.Errorf("read: %w", fsnotify.ErrEventOverflow)); err != nil {
 		t.Fatal(err)
 	}
+	// Found by the rescan, it waits for Settle like any file that turns up
+	// while watching, old modification time or not.
+	if len(r.ready) != 0 || len(r.pending) != 1 {
+		t.Fatalf("after the rescan: %d queued, %d pending; want 0 and 1", len(r.ready), len(r.pending))
+	}
+	r.check(w.now().Add(w.settle))
 	var rels []string
 	for _, f := range r.ready {
 		rels = append(rels, f.Rel)
@@ -700,6 +1146,7 @@ func TestExactlyOnce(t *testing.T) {
 	root := t.TempDir()
 	w := newWatcher(t, Config{Root: root, Settle: testSettle})
 	r := newRun(w, nil)
+	r.initial = true // an old file is offered at once only by the first scan
 	path := writeFile(t, root, "a.jpg", "one", time.Hour)
 	stat := func() fs.FileInfo {
 		fi, err := os.Lstat(path)
@@ -720,6 +1167,7 @@ func TestExactlyOnce(t *testing.T) {
 
 	// Rewritten while queued: the queued entry is dropped and the new
 	// version is pending.
+	r.initial = false
 	writeFile(t, root, "a.jpg", "two", 0)
 	r.observe(path, stat(), true)
 	if f, ok := r.head(); ok {
