@@ -153,6 +153,9 @@ func TestDownloadFailures(t *testing.T) {
 			if isFatal(err) || !strings.Contains(hintOf(err), tc.hint) {
 				t.Errorf("fatal %v, hint %q", isFatal(err), hintOf(err))
 			}
+			if gone := tc.status < 500; errors.Is(err, ErrResultGone) != gone {
+				t.Errorf("errors.Is(err, ErrResultGone) = %v, want %v", !gone, gone)
+			}
 			if strings.Contains(err.Error(), sigMarker) || strings.Contains(ae.URL, sigMarker) {
 				t.Errorf("the error shows the query: %v / %s", err, ae.URL)
 			}

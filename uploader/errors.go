@@ -19,6 +19,10 @@ var (
 	// ErrJobTimeout: the job did not finish before its deadline. It may
 	// still finish at Adobe; it was not resubmitted.
 	ErrJobTimeout = errors.New("job not finished before its deadline (it may still finish at Adobe)")
+	// ErrResultGone: the hosted result of a finished job can no longer be
+	// downloaded (its presigned URL expired: 401, 403, 404 or 410). The
+	// input may be submitted again.
+	ErrResultGone = errors.New("hosted result expired")
 )
 
 // Operations named in errors, as their first word.
@@ -91,7 +95,28 @@ func (e *APIError) Fatal() bool {
 }
 
 // Hint says what to do about the error.
+// Is makes errors.Is(err, ErrResultGone) true for a download refused as
+// expired.
+func (e *APIError) Is(target error) bool {
+	return target == ErrResultGone && e.resultGone()
+}
+
+func (e *APIError) resultGone() bool {
+	if e.Op != opDownload {
+		return false
+	}
+	switch e.StatusCode {
+	case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusGone:
+		return true
+	}
+	return false
+}
+
 func (e *APIError) Hint() string {
+	if e.resultGone() {
+		return "the hosted result expired before it was downloaded (Adobe keeps results for a limited time, " +
+			"about an hour): process the file again"
+	}
 	switch e.Op {
 	case opToken:
 		switch {
@@ -104,11 +129,6 @@ func (e *APIError) Hint() string {
 			return "Adobe IMS had trouble issuing a token; try again later"
 		}
 	case opDownload:
-		switch e.StatusCode {
-		case http.StatusUnauthorized, http.StatusForbidden, http.StatusNotFound, http.StatusGone:
-			return "the hosted result expired before it was downloaded (Adobe keeps results for a limited time, " +
-				"about an hour): process the file again"
-		}
 		if e.StatusCode >= 500 {
 			return "the server hosting the result had trouble; process the file again later"
 		}
