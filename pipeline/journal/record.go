@@ -1,0 +1,119 @@
+package journal
+
+import (
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+)
+
+// State is how far an input has got.
+type State string
+
+// The states of a record, in the order an input goes through them; see the
+// package documentation.
+const (
+	Queued    State = "queued"    // taken by the run; its output name is claimed
+	Uploaded  State = "uploaded"  // stored where the API can fetch it (UploadKey, SHA256)
+	Submitted State = "submitted" // a job was started on it (JobID, StatusURL, Op, Submitted)
+	Done      State = "done"      // its output is written (OutputSHA256)
+	Failed    State = "failed"    // it ended failed (Failure)
+)
+
+// States lists every state, in order; [Journal.Counts] has a key for each.
+var States = [...]State{Queued, Uploaded, Submitted, Done, Failed}
+
+// Valid reports whether s is one of [States].
+func (s State) Valid() bool { return s.code() != 0 }
+
+// code is the state's byte in the encoding; 0 for an unknown state.
+func (s State) code() byte {
+	for i, t := range States {
+		if s == t {
+			return byte(i + 1)
+		}
+	}
+	return 0
+}
+
+// Record is one input's entry in the journal, keyed by Rel. The zero value
+// is not a valid record: it needs at least Rel and State. Times are kept to
+// the nanosecond and come back in the local time zone (the zero time as
+// the zero time): compare them with Equal.
+type Record struct {
+	Rel string // input path relative to the hot folder, slash-separated: the key
+
+	Size    int64     // the input as last seen: a different size or
+	ModTime time.Time // modification time means new work (see Changed)
+	SHA256  string    // the input's content hash, hex; set once uploaded ("" before)
+
+	State        State
+	Output       string // output path relative to the output folder, slash-separated; claimed when queued
+	OutputSHA256 string // the output's content hash, hex; set when done
+
+	UploadKey string // storage key of the uploaded input, for cleanup; "" once deleted
+
+	JobID     string    // set when submitted
+	StatusURL string    // where the job's status is polled
+	Op        string    // the operation, e.g. "remove-background"
+	Submitted time.Time // when the job was submitted
+	Resubmits int       // times the job was submitted again because Adobe no longer knew it
+
+	Failure *Failure // why it failed; set when failed
+
+	Updated time.Time // when the record was last written; set by Put
+}
+
+// Failure is why an input failed, as the next run (and a status command)
+// needs to know it.
+type Failure struct {
+	Stage      string // where it failed: "check", "upload", "submit", "process", "download", "write"
+	HTTPStatus int    // the API's HTTP status, if it answered
+	Code       string // the API's error code, if any
+	Message    string // what went wrong
+	Hint       string // what to do about it, if known
+	Permanent  bool   // retrying the same input cannot succeed (the API rejected it); else a rerun may
+	Time       time.Time
+}
+
+// Changed reports whether the input on disk, of the given size and
+// modification time, differs from the one the record is about: it is then
+// new work, whatever the record's state.
+func (r Record) Changed(size int64, mod time.Time) bool {
+	return r.Size != size || !r.ModTime.Equal(mod)
+}
+
+// errInvalid marks a record Put refuses; it is not fatal.
+var errInvalid = errors.New("journal: invalid record")
+
+// validRel reports whether rel can be a key: a clean, unrooted,
+// slash-separated path, short enough for bbolt. Unlike fs.ValidPath it
+// takes names that are not UTF-8: Unix file names are bytes.
+func validRel(rel string) bool {
+	if rel == "" || len(rel) > bolt.MaxKeySize || strings.IndexByte(rel, 0) >= 0 {
+		return false
+	}
+	for elem := range strings.SplitSeq(rel, "/") {
+		if elem == "" || elem == "." || elem == ".." {
+			return false
+		}
+	}
+	return true
+}
+
+// validate checks what recovery depends on.
+func (r *Record) validate() error {
+	switch {
+	case !validRel(r.Rel):
+		return fmt.Errorf("%w: %q is not a clean path relative to the hot folder", errInvalid, r.Rel)
+	case !r.State.Valid():
+		return fmt.Errorf("%w: %q: unknown state %q", errInvalid, r.Rel, r.State)
+	case r.State == Submitted && r.JobID == "" && r.StatusURL == "":
+		return fmt.Errorf("%w: %q: submitted without a job ID or status URL", errInvalid, r.Rel)
+	case r.State == Failed && r.Failure == nil:
+		return fmt.Errorf("%w: %q: failed without a failure", errInvalid, r.Rel)
+	}
+	return nil
+}
