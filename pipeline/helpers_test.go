@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"hotfolder/pipeline/journal"
 	"hotfolder/watcher"
 )
 
@@ -147,4 +148,29 @@ func (e *env) claims() []claimLine {
 		cs = append(cs, c)
 	}
 	return cs
+}
+
+// journalRecords reads the journal of the default state folder; no run may
+// be holding it.
+func (e *env) journalRecords() map[string]journal.Record {
+	e.t.Helper()
+	j, err := journal.Open(filepath.Join(e.out, ".hotfolder", JournalFile), journal.Options{ReadOnly: true})
+	if err != nil {
+		e.t.Fatalf("open journal: %v", err)
+	}
+	defer j.Close()
+	recs := map[string]journal.Record{}
+	if err := j.Each(func(r journal.Record) error { recs[r.Rel] = r; return nil }); err != nil {
+		e.t.Fatal(err)
+	}
+	return recs
+}
+
+// journalStates counts the journal's records by state.
+func (e *env) journalStates() map[journal.State]int {
+	n := map[journal.State]int{}
+	for _, r := range e.journalRecords() {
+		n[r.State]++
+	}
+	return n
 }

@@ -240,6 +240,12 @@ func (o *outputs) upToDate(out string, f watcher.File) bool {
 	return err == nil && fi.Mode().IsRegular() && fi.ModTime().After(f.ModTime)
 }
 
+// exists reports whether output out exists as a regular file.
+func (o *outputs) exists(out string) bool {
+	fi, err := os.Stat(o.abs(out))
+	return err == nil && fi.Mode().IsRegular()
+}
+
 // abs is the file path of output rel.
 func (o *outputs) abs(rel string) string { return filepath.Join(o.root, filepath.FromSlash(rel)) }
 

@@ -2,6 +2,8 @@ package pipeline
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -16,6 +18,7 @@ import (
 
 	"golang.org/x/sync/errgroup"
 
+	"hotfolder/pipeline/journal"
 	"hotfolder/uploader"
 	"hotfolder/watcher"
 )
@@ -60,13 +63,24 @@ type Remote interface {
 
 // Config configures a [Pipeline].
 type Config struct {
-	In, Out string           // absolute input root and output root
-	State   string           // state folder, holding the claims file; default Out/.hotfolder
-	Ext     string           // output extension without the dot: png, jpg, webp, psd
-	Workers int              // files processed at once (>= 1)
-	Stop    <-chan struct{}  // closed to stop taking new files and let taken ones finish; nil = never
-	Logger  *slog.Logger     // nil = discard
-	Now     func() time.Time // nil = time.Now
+	In, Out string          // absolute input root and output root
+	State   string          // state folder, holding the journal and claims file; default Out/.hotfolder
+	Ext     string          // output extension without the dot: png, jpg, webp, psd
+	Workers int             // files processed at once (>= 1)
+	Stop    <-chan struct{} // closed to stop taking new files and let taken ones finish; nil = never
+
+	RetryFailed bool // take inputs that failed in an earlier run again; by default they are skipped
+	KeepUploads bool // leave uploaded inputs in storage once their job is over; by default they are deleted
+
+	// OnSuccess and OnFailure say what becomes of an input once its
+	// outcome is journaled: Keep (the zero value means Keep too), Move
+	// into ProcessedDir or FailedDir (keeping its path below In), or, on
+	// success only, Delete.
+	OnSuccess, OnFailure    Action
+	ProcessedDir, FailedDir string
+
+	Logger *slog.Logger     // nil = discard
+	Now    func() time.Time // nil = time.Now
 }
 
 // Pipeline turns input files into output files through a [Remote], with a
@@ -79,6 +93,7 @@ type Pipeline struct {
 	remote Remote
 	log    *slog.Logger
 	outs   *outputs
+	j      *journal.Journal
 	ran    atomic.Bool
 
 	// takeMu makes taking a file and claiming its output name one step, so
@@ -89,6 +104,8 @@ type Pipeline struct {
 	lastDone                             atomic.Pointer[time.Time]
 	found, skipped, active, done, failed atomic.Int64
 	uploaded, downloaded                 atomic.Int64
+	resumed, failedEarlier               atomic.Int64
+	saves                                atomic.Int64 // journal writes, for the status snapshot
 
 	failMu   sync.Mutex
 	failures []Failure
@@ -150,15 +167,27 @@ func New(cfg Config, src Source, remote Remote) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	// A generous lock timeout: a hotfolder status reading the journal
+	// holds it for a moment.
+	j, err := journal.Open(filepath.Join(cfg.State, JournalFile), journal.Options{Now: cfg.Now, Timeout: 2 * time.Second})
+	if err != nil {
+		outs.close()
+		return nil, err
+	}
 	removeStale(cfg.Out, cfg.State, cfg.Logger)
 	return &Pipeline{
-		cfg: cfg, src: src, remote: remote, log: cfg.Logger, outs: outs,
+		cfg: cfg, src: src, remote: remote, log: cfg.Logger, outs: outs, j: j,
 		busy: make(map[string]bool), wake: make(chan struct{}, 1),
 	}, nil
 }
 
+// JournalFile is the journal's name inside the state folder.
+const JournalFile = "journal.db"
+
 // Close releases the state folder. Call it after Run has returned.
-func (p *Pipeline) Close() error { return p.outs.close() }
+func (p *Pipeline) Close() error {
+	return errors.Join(p.j.Close(), p.outs.close())
+}
 
 // Stats returns the counters now. Each field is read atomically, but not
 // all at one instant: while files move on, Found may briefly exceed the
@@ -170,6 +199,9 @@ func (p *Pipeline) Stats() Stats {
 		Failed:     p.failed.Load(),
 		Uploaded:   p.uploaded.Load(),
 		Downloaded: p.downloaded.Load(),
+
+		Resumed:       p.resumed.Load(),
+		FailedEarlier: p.failedEarlier.Load(),
 	}
 	// Read in the reverse order of the updates (found, then active, then an
 	// end state), so a file is never counted twice.
@@ -247,7 +279,12 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 		g.Go(func() error { return p.work(gctx, tasks) })
 	}
 
+	statusDone := make(chan struct{})
+	statusWritten := make(chan struct{})
+	go func() { p.keepStatus(statusDone); close(statusWritten) }()
 	err := g.Wait()
+	close(statusDone)
+	<-statusWritten
 	sum := p.summary()
 	if err != nil && !isFatal(err) && ctx.Err() != nil {
 		err = ctx.Err()
@@ -370,7 +407,7 @@ func (p *Pipeline) work(ctx context.Context, tasks <-chan watcher.File) error {
 			return err
 		}
 		if t.err != nil {
-			err = p.settle(ctx, t.f, "", 0, claimStage(t.err), t.err)
+			err = p.settle(ctx, &task{f: t.f}, 0, claimStage(t.err), t.err)
 		} else {
 			err = p.handle(ctx, t.f, t.out)
 		}
@@ -422,30 +459,92 @@ func (p *Pipeline) take(ctx context.Context, tasks <-chan watcher.File) (t taken
 }
 
 // handle takes one claimed file through skip-check, check, upload, submit,
-// wait, download and write, and settles its outcome.
+// wait, download and write, and settles its outcome. What the journal says
+// of the input decides where it starts: an input done or failed in an
+// earlier run is skipped, a job submitted by a run that was killed is
+// polled again instead of being paid for twice.
 func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error {
-	if p.outs.upToDate(out, f) {
-		p.active.Add(-1)
-		p.skipped.Add(1)
-		p.log.Debug("skipped", "file", f.Rel, "output", out, "reason", "output is newer than input")
-		return nil
+	t := &task{f: f, out: out}
+	rec, known, err := p.j.Get(f.Rel)
+	if err != nil {
+		return p.settle(ctx, t, 0, "write", err)
 	}
-	n, stage, err := p.process(ctx, f, out)
-	return p.settle(ctx, f, out, n, stage, err)
+	if known && (rec.Changed(f.Size, f.ModTime) || rec.Output != out) {
+		// New content (or a new -format): new work. A leftover upload of
+		// the old content is of no more use.
+		if rec.UploadKey != "" && rec.State != journal.Submitted {
+			p.discard(ctx, t, rec.UploadKey)
+		}
+		known = false
+	}
+	t.rec = rec
+	if !known {
+		t.rec = journal.Record{Rel: f.Rel, Size: f.Size, ModTime: f.ModTime, Output: out, State: journal.Queued}
+	}
+	switch {
+	case !known && p.outs.upToDate(out, f):
+		// No record of it (a journal moved aside, or an output made by
+		// hand): an output newer than the input is trusted, and noted.
+		t.rec.State = journal.Done
+		if err := p.save(t.rec); err != nil {
+			return p.settle(ctx, t, 0, "write", err)
+		}
+		p.skip(f, out, "output is newer than input")
+		p.settleInput(f, true)
+		return nil
+	case known && rec.State == journal.Done:
+		if p.outs.exists(out) {
+			p.skip(f, out, "done in an earlier run")
+			p.settleInput(f, true) // an earlier run may have been stopped before it could
+			return nil
+		}
+		p.log.Info("output of a file done earlier is missing; processing it again", "file", f.Rel, "output", out)
+	case known && rec.State == journal.Failed && !p.cfg.RetryFailed && !unreadableBefore(rec):
+		p.failedEarlier.Add(1)
+		args := []any{"file", f.Rel}
+		if rec.Failure != nil {
+			args = append(args, "stage", rec.Failure.Stage, "error", rec.Failure.Message)
+		}
+		p.log.Info("skipped: failed in an earlier run (-retry-failed takes it again)", args...)
+		p.skip(f, out, "")
+		p.settleInput(f, false)
+		return nil
+	case known && rec.State == journal.Submitted:
+		n, stage, err := p.resume(ctx, t)
+		return p.settle(ctx, t, n, stage, err)
+	case known && rec.State == journal.Uploaded && rec.UploadKey != "":
+		// Uploaded but never submitted: its URL may have expired since.
+		p.discard(ctx, t, rec.UploadKey)
+		t.rec.UploadKey = ""
+	}
+	n, stage, err := p.process(ctx, t)
+	return p.settle(ctx, t, n, stage, err)
 }
 
-// settle counts a taken file's end: done, failed, or (when ctx ended)
-// neither. It returns the error that ends the worker: ctx's, or a fatal one.
-func (p *Pipeline) settle(ctx context.Context, f watcher.File, out string, n int64, stage string, err error) error {
+// skip counts f as skipped; reason, when given, is logged at debug level.
+func (p *Pipeline) skip(f watcher.File, out, reason string) {
+	p.active.Add(-1)
+	p.skipped.Add(1)
+	if reason != "" {
+		p.log.Debug("skipped", "file", f.Rel, "output", out, "reason", reason)
+	}
+}
+
+// settle counts a taken file's end, done, failed, or (when ctx ended)
+// neither, and records a failure in the journal. It returns the error that
+// ends the worker: ctx's, or a fatal one.
+func (p *Pipeline) settle(ctx context.Context, t *task, n int64, stage string, err error) error {
 	p.active.Add(-1)
 	if err != nil && ctx.Err() != nil {
-		return ctx.Err() // aborted: the file stays pending
+		return ctx.Err() // aborted: the file stays pending, its journal record as it was
 	}
 	now := p.cfg.Now()
+	f := t.f
 	if err == nil {
 		p.done.Add(1)
 		p.lastDone.Store(&now)
-		p.log.Debug("done", "file", f.Rel, "output", out, "bytes", n)
+		p.log.Debug("done", "file", f.Rel, "output", t.out, "bytes", n)
+		p.settleInput(f, true)
 		return nil
 	}
 	p.failMu.Lock()
@@ -459,55 +558,170 @@ func (p *Pipeline) settle(ctx context.Context, f watcher.File, out string, n int
 	}
 	p.log.Info("failed", args...)
 	if isFatal(err) {
+		// Not the file's fault: its record stays as it was, so the next
+		// run takes it up again.
 		return fmt.Errorf("%s: %s: %w", f.Rel, stage, err)
 	}
+	if t.rec.Rel == "" {
+		return nil // it could not even be named: nothing to record
+	}
+	t.rec.State = journal.Failed
+	t.rec.Failure = failureOf(stage, err, now)
+	if stage == "check" && !readable(f.Path) {
+		// Fixed by a chmod, which leaves size and time alone: the next
+		// sighting must try again rather than skip it as failed.
+		t.rec.Failure.Permanent = false
+	}
+	if jerr := p.save(t.rec); jerr != nil {
+		return fmt.Errorf("%s: recording its failure: %w", f.Rel, jerr)
+	}
+	p.settleInput(f, false)
 	return nil
 }
 
-// process runs the remote stages for f and writes the result to out. It
+// process runs the remote stages for t's file and writes the result. It
 // returns the result's size, or the stage that failed and why.
-func (p *Pipeline) process(ctx context.Context, f watcher.File, out string) (int64, string, error) {
-	if err := p.remote.Check(ctx, f.Path); err != nil {
+func (p *Pipeline) process(ctx context.Context, t *task) (int64, string, error) {
+	if err := p.remote.Check(ctx, t.f.Path); err != nil {
 		return 0, "check", err
 	}
-	src, err := p.remote.Upload(ctx, f.Path)
+	if err := p.put(t, journal.Queued); err != nil {
+		return 0, "write", err
+	}
+	return p.submit(ctx, t)
+}
+
+// submit uploads the input, starts its job, and sees it through. The
+// upload is recorded before the job is started, and the job before it is
+// polled, so a killed run leaves a record of both.
+func (p *Pipeline) submit(ctx context.Context, t *task) (int64, string, error) {
+	src, err := p.remote.Upload(ctx, t.f.Path)
 	if err != nil {
 		return 0, "upload", err
 	}
 	p.uploaded.Add(src.Size)
-	defer p.discard(ctx, f, src)
+	t.rec.UploadKey, t.rec.SHA256 = src.Key, src.SHA256
+	if err := p.put(t, journal.Uploaded); err != nil {
+		return 0, "write", err
+	}
 	job, err := p.remote.Submit(ctx, src)
 	if err != nil {
+		p.discardUpload(ctx, t)
 		return 0, "submit", err
 	}
+	t.rec.JobID, t.rec.StatusURL, t.rec.Op, t.rec.Submitted = job.ID, job.StatusURL, job.Op, job.Submitted
+	if err := p.put(t, journal.Submitted); err != nil {
+		return 0, "write", err
+	}
+	return p.complete(ctx, t, job)
+}
+
+// resume picks up a job a killed run submitted: it is polled, not paid for
+// again.
+func (p *Pipeline) resume(ctx context.Context, t *task) (int64, string, error) {
+	p.resumed.Add(1)
+	r := t.rec
+	p.log.Info("resuming a job submitted by an earlier run", "file", t.f.Rel, "job", r.JobID, "submitted", r.Submitted.Format(time.RFC3339))
+	if size, sum, ok := p.writtenSince(t.out, r.Submitted); ok {
+		// The earlier run wrote the output but was killed before noting it.
+		t.rec.OutputSHA256 = sum
+		p.discardUpload(ctx, t)
+		return size, "write", p.put(t, journal.Done)
+	}
+	// A fresh deadline: the job may have been submitted long ago.
+	job := uploader.Job{ID: r.JobID, StatusURL: r.StatusURL, Op: r.Op, Submitted: p.cfg.Now()}
+	return p.complete(ctx, t, job)
+}
+
+// complete waits for t's job, downloads its result and records it done.
+// If the API no longer knows the job or its result has expired (after a
+// long stop, say), the input is submitted again, once per content, and the
+// log says so.
+func (p *Pipeline) complete(ctx context.Context, t *task, job uploader.Job) (int64, string, error) {
 	res, err := p.remote.Wait(ctx, job)
 	if err != nil {
+		if errors.Is(err, uploader.ErrJobGone) {
+			return p.resubmit(ctx, t, err)
+		}
+		p.endUpload(ctx, t, err)
 		return 0, "process", err
 	}
-	return p.fetch(ctx, f, res, out)
+	n, stage, err := p.fetch(ctx, t, res)
+	if errors.Is(err, uploader.ErrResultGone) {
+		return p.resubmit(ctx, t, err)
+	}
+	p.endUpload(ctx, t, err)
+	if err != nil {
+		return 0, stage, err
+	}
+	return n, "write", p.put(t, journal.Done)
+}
+
+// resubmit submits t's input again after its job or result went missing,
+// unless that was done for this content already.
+func (p *Pipeline) resubmit(ctx context.Context, t *task, why error) (int64, string, error) {
+	if t.rec.Resubmits >= maxResubmits {
+		p.discardUpload(ctx, t)
+		return 0, "process", fmt.Errorf("job %s: %w; it was submitted again once already and is not submitted a third time", t.rec.JobID, why)
+	}
+	t.rec.Resubmits++
+	p.log.Warn("the API no longer knows the job or its result; submitting the file again, once", "file", t.f.Rel, "job", t.rec.JobID, "reason", why)
+	p.discardUpload(ctx, t) // its URL may have expired too: upload afresh
+	return p.submit(ctx, t)
+}
+
+// maxResubmits is how many times one content is submitted again because
+// its job or result went missing.
+const maxResubmits = 1
+
+// put records t's state durably, before the next step that depends on it.
+func (p *Pipeline) put(t *task, st journal.State) error {
+	t.rec.State = st
+	return p.save(t.rec)
+}
+
+// endUpload discards t's upload once the file has reached an end, unless
+// the run is being aborted while its job is in flight: the next run polls
+// that job, and the API may still fetch the input.
+func (p *Pipeline) endUpload(ctx context.Context, t *task, err error) {
+	if err != nil && ctx.Err() != nil {
+		return
+	}
+	p.discardUpload(ctx, t)
+}
+
+// discardUpload deletes t's uploaded input, unless uploads are kept.
+func (p *Pipeline) discardUpload(ctx context.Context, t *task) {
+	if t.rec.UploadKey == "" || p.cfg.KeepUploads {
+		return
+	}
+	if p.discard(ctx, t, t.rec.UploadKey) {
+		t.rec.UploadKey = ""
+	}
 }
 
 // fetch downloads the result into a temporary file beside the output and
 // moves it into place. The output name never holds a partial result.
-func (p *Pipeline) fetch(ctx context.Context, f watcher.File, res uploader.Output, out string) (int64, string, error) {
-	final := p.outs.abs(out)
+func (p *Pipeline) fetch(ctx context.Context, t *task, res uploader.Output) (int64, string, error) {
+	f := t.f
+	final := p.outs.abs(t.out)
 	if err := os.MkdirAll(filepath.Dir(final), 0o777); err != nil {
 		return 0, "write", outputError(fmt.Errorf("create output folder: %w", err))
 	}
-	t, err := createTemp(final)
+	tmp, err := createTemp(final)
 	if err != nil {
 		return 0, "write", outputError(fmt.Errorf("create temporary file: %w", err))
 	}
-	defer t.remove()
-	n, err := p.remote.Download(ctx, res, t)
-	if t.werr != nil {
+	defer tmp.remove()
+	n, err := p.remote.Download(ctx, res, tmp)
+	if tmp.werr != nil {
 		// The download failed because our disk did; that is the error to report.
-		return 0, "write", outputError(fmt.Errorf("write temporary file: %w", t.werr))
+		return 0, "write", outputError(fmt.Errorf("write temporary file: %w", tmp.werr))
 	}
 	if err != nil {
 		return 0, "download", err
 	}
-	size, err := t.size()
+	size, err := tmp.size()
 	if err != nil {
 		return 0, "write", outputError(err)
 	}
@@ -518,7 +732,10 @@ func (p *Pipeline) fetch(ctx context.Context, f watcher.File, res uploader.Outpu
 		return 0, "download", fmt.Errorf("download: result is %d bytes but %d were written", n, size)
 	}
 	p.downloaded.Add(size)
-	if err := t.commit(size, p.log); err != nil {
+	if t.rec.OutputSHA256, err = tmp.hash(size); err != nil {
+		return 0, "write", outputError(fmt.Errorf("read temporary file: %w", err))
+	}
+	if err := tmp.commit(size, p.log); err != nil {
 		return 0, "write", outputError(fmt.Errorf("write output: %w", err))
 	}
 	// The skip rule trusts an output newer than its input. If the input
@@ -533,15 +750,79 @@ func (p *Pipeline) fetch(ctx context.Context, f watcher.File, res uploader.Outpu
 	return size, "", nil
 }
 
-// discard deletes the uploaded input, best effort: it runs even while the
+// writtenSince reports whether output out exists as a regular file written
+// after since, with its size and hash.
+func (p *Pipeline) writtenSince(out string, since time.Time) (int64, string, bool) {
+	fl, err := os.Open(p.outs.abs(out))
+	if err != nil {
+		return 0, "", false
+	}
+	defer fl.Close()
+	fi, err := fl.Stat()
+	if err != nil || !fi.Mode().IsRegular() || fi.ModTime().Before(since) {
+		return 0, "", false
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, fl); err != nil {
+		return 0, "", false
+	}
+	return fi.Size(), hex.EncodeToString(h.Sum(nil)), true
+}
+
+// discard deletes an uploaded input, best effort: it runs even while the
 // run is being aborted (with a short deadline), and a failure is only
-// logged.
-func (p *Pipeline) discard(ctx context.Context, f watcher.File, src uploader.Source) {
+// logged. It reports whether the input is gone.
+func (p *Pipeline) discard(ctx context.Context, t *task, key string) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
 	defer cancel()
-	if err := p.remote.Discard(ctx, src); err != nil {
-		p.log.Warn("could not delete uploaded input", "file", f.Rel, "key", src.Key, "error", err)
+	if err := p.remote.Discard(ctx, uploader.Source{Key: key}); err != nil {
+		p.log.Warn("could not delete uploaded input", "file", t.f.Rel, "key", key, "error", err)
+		return false
 	}
+	return true
+}
+
+// task is one input on its way through a worker, with its journal record.
+type task struct {
+	f   watcher.File
+	out string
+	rec journal.Record
+}
+
+// readable reports whether the file at path can be opened for reading.
+func readable(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	f.Close()
+	return true
+}
+
+// unreadableBefore reports whether r failed only because its file could not
+// be read: that is retried whenever the file turns up again.
+func unreadableBefore(r journal.Record) bool {
+	return r.Failure != nil && r.Failure.Stage == "check" && !r.Failure.Permanent
+}
+
+// failureOf is err as the journal keeps it.
+func failureOf(stage string, err error, now time.Time) *journal.Failure {
+	fl := &journal.Failure{Stage: stage, Message: err.Error(), Hint: Hint(err), Time: now}
+	var (
+		ae  *uploader.APIError
+		jf  *uploader.JobFailedError
+		rej *uploader.RejectedError
+	)
+	switch {
+	case errors.As(err, &rej):
+		fl.Permanent = true
+	case errors.As(err, &jf):
+		fl.Code, fl.Permanent = jf.Code, true
+	case errors.As(err, &ae):
+		fl.HTTPStatus, fl.Code = ae.StatusCode, ae.Code
+		fl.Permanent = ae.StatusCode >= 400 && ae.StatusCode < 500 && ae.StatusCode != 429
+	}
+	return fl
 }
 
 // WorkersFor sizes the pool for a POST limit granting one request per

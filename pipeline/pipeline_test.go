@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"hotfolder/pipeline/journal"
 	"hotfolder/uploader"
 	"hotfolder/watcher"
 )
@@ -536,14 +537,20 @@ func TestCancelAborts(t *testing.T) {
 	if s := res.sum; s.Done != 0 || s.Failed != 0 || s.Active != 0 || s.Pending != s.Found || s.Found < 2 {
 		t.Errorf("summary = %+v pending %d: files in flight must be pending, neither done nor failed", s.Stats, s.Pending)
 	}
-	if r.n("Discard") != 2 {
-		t.Errorf("Discard called %d times, want 2 (the inputs uploaded before the abort)", r.n("Discard"))
+	// The jobs in flight stay journaled as submitted, with their uploads,
+	// for the next run to poll.
+	if r.n("Discard") != 0 {
+		t.Errorf("Discard called %d times, want 0: the next run resumes the jobs in flight", r.n("Discard"))
 	}
 	if err := discardCtxErr.Load(); err != nil {
 		t.Errorf("Discard got a dead context: %v", err)
 	}
 	if got := e.outputs(); len(got) != 0 {
 		t.Errorf("outputs after abort = %q, want none", got)
+	}
+	p.Close()
+	if got := e.journalStates(); got[journal.Submitted] != 2 || len(got) != 1 {
+		t.Errorf("journal after abort = %v, want 2 submitted", got)
 	}
 }
 

@@ -9,13 +9,16 @@ type Stats struct {
 	Started time.Time // when the run began
 
 	Found   int64 // inputs handed on by the watcher (the total grows in watch mode)
-	Skipped int64 // inputs whose output was already up to date
+	Skipped int64 // inputs done (or failed) in an earlier run, or whose output was already up to date
 	Active  int64 // inputs a worker is processing now
 	Done    int64 // inputs whose output was written this run
 	Failed  int64 // inputs that ended failed this run
 
 	Uploaded   int64 // bytes uploaded to storage
 	Downloaded int64 // bytes of results downloaded
+
+	Resumed       int64 // jobs submitted by an earlier, interrupted run and picked up by this one
+	FailedEarlier int64 // of Skipped: inputs that failed in an earlier run (Config.RetryFailed takes them again)
 
 	LastDone time.Time // when an input last finished (done or failed)
 }

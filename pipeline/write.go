@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"crypto/rand"
+	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -109,6 +110,19 @@ func (t *tempFile) Truncate(size int64) error {
 // downloader that retried from offset 0 may have left longer, stale bytes
 // behind it, which commit cuts off.
 func (t *tempFile) size() (int64, error) { return t.f.Seek(0, io.SeekCurrent) }
+
+// hash returns the SHA-256 of the first size bytes, hex-encoded, for the
+// journal: a later run can tell the output it wrote from another.
+func (t *tempFile) hash(size int64) (string, error) {
+	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
+		return "", err
+	}
+	h := sha256.New()
+	if _, err := io.Copy(h, io.LimitReader(t.f, size)); err != nil {
+		return "", err
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}
 
 // commit makes the first size bytes of the temporary file the final file:
 // cut, sync, close, rename over the final name, sync the folder. Until the

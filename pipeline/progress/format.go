@@ -215,6 +215,12 @@ func WriteSummary(w io.Writer, s pipeline.Summary, now time.Time) {
 		fmt.Fprintf(&b, " (%s files/min)", formatRate(perMin))
 	}
 	b.WriteString("\n")
+	if s.Resumed > 0 {
+		fmt.Fprintf(&b, "  resumed: %d jobs submitted by an earlier run were polled, not submitted again\n", s.Resumed)
+	}
+	if s.FailedEarlier > 0 {
+		fmt.Fprintf(&b, "  skipped: %d files that failed in an earlier run (hotfolder status lists why; -retry-failed takes them again)\n", s.FailedEarlier)
+	}
 	if s.Uploaded > 0 || s.Downloaded > 0 {
 		fmt.Fprintf(&b, "  transferred: up %s, down %s\n", formatBytes(s.Uploaded), formatBytes(s.Downloaded))
 	}

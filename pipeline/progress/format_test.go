@@ -165,6 +165,12 @@ func TestWriteSummary(t *testing.T) {
 		}}, t0.Add(8*time.Minute + 12*time.Second),
 			"summary: 57 done, 3 skipped, 0 failed of 60 files in 8m12s (7.0 files/min)\n" +
 				"  transferred: up 48.2 MB, down 12.1 MB\n"},
+		{"resumed and failed earlier", pipeline.Summary{Stats: pipeline.Stats{
+			Found: 10, Done: 4, Skipped: 6, Resumed: 2, FailedEarlier: 1,
+		}}, t0,
+			"summary: 4 done, 6 skipped, 0 failed of 10 files\n" +
+				"  resumed: 2 jobs submitted by an earlier run were polled, not submitted again\n" +
+				"  skipped: 1 files that failed in an earlier run (hotfolder status lists why; -retry-failed takes them again)\n"},
 		// 55 processed in 8m12s = 6.71/min; failures come out sorted by path.
 		{"failures with and without hints, pending", pipeline.Summary{
 			Stats: pipeline.Stats{Started: t0, Found: 64, Done: 52, Skipped: 5, Failed: 3},

@@ -1,0 +1,10 @@
+//go:build unix
+
+package pipeline
+
+import (
+	"errors"
+	"syscall"
+)
+
+func isCrossDevice(err error) bool { return errors.Is(err, syscall.EXDEV) }

@@ -1,0 +1,160 @@
+package pipeline
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"time"
+
+	"hotfolder/pipeline/journal"
+)
+
+// StatusFile is the snapshot of the journal a run keeps in the state
+// folder, for [ReadStatus] while the run holds the journal itself.
+const StatusFile = "status.json"
+
+// statusEvery is how often a run refreshes its status snapshot when
+// something changed.
+const statusEvery = 15 * time.Second
+
+// Status is what a person checks in the morning: how many inputs are in
+// each state, every failure with its reason, and the jobs in flight.
+type Status struct {
+	StateFolder string          `json:"state_folder"`
+	AsOf        time.Time       `json:"as_of"`   // when it was read from the journal
+	Running     bool            `json:"running"` // a run holds the journal: this is its latest snapshot
+	Counts      map[string]int  `json:"counts"`  // by journal state: queued, uploaded, submitted, done, failed
+	Failures    []StatusFailure `json:"failures"`
+	InFlight    []StatusJob     `json:"in_flight"`
+}
+
+// StatusFailure is one failed input.
+type StatusFailure struct {
+	Input      string    `json:"input"`
+	Stage      string    `json:"stage"`
+	HTTPStatus int       `json:"http_status,omitempty"`
+	Code       string    `json:"code,omitempty"`
+	Message    string    `json:"message"`
+	Hint       string    `json:"hint,omitempty"`
+	Permanent  bool      `json:"permanent"`
+	Time       time.Time `json:"time"`
+}
+
+// StatusJob is one input on its way: queued, uploaded or submitted.
+type StatusJob struct {
+	Input     string    `json:"input"`
+	State     string    `json:"state"`
+	JobID     string    `json:"job_id,omitempty"`
+	Submitted time.Time `json:"submitted,omitzero"`
+	Resubmits int       `json:"resubmits,omitempty"`
+}
+
+// buildStatus reads the whole journal.
+func buildStatus(j *journal.Journal, state string, now time.Time) (Status, error) {
+	st := Status{StateFolder: state, AsOf: now, Counts: map[string]int{}}
+	for _, s := range journal.States {
+		st.Counts[string(s)] = 0
+	}
+	err := j.Each(func(r journal.Record) error {
+		st.Counts[string(r.State)]++
+		switch r.State {
+		case journal.Failed:
+			f := StatusFailure{Input: r.Rel}
+			if fl := r.Failure; fl != nil {
+				f.Stage, f.HTTPStatus, f.Code, f.Message, f.Hint, f.Permanent, f.Time =
+					fl.Stage, fl.HTTPStatus, fl.Code, fl.Message, fl.Hint, fl.Permanent, fl.Time
+			}
+			st.Failures = append(st.Failures, f)
+		case journal.Queued, journal.Uploaded, journal.Submitted:
+			st.InFlight = append(st.InFlight, StatusJob{Input: r.Rel, State: string(r.State), JobID: r.JobID,
+				Submitted: r.Submitted, Resubmits: r.Resubmits})
+		}
+		return nil
+	})
+	slices.SortStableFunc(st.Failures, func(a, b StatusFailure) int { return a.Time.Compare(b.Time) })
+	return st, err
+}
+
+// ReadStatus reads the journal in the state folder. While a run holds it
+// (the journal cannot be read by two processes while one writes), it reads
+// the snapshot that run keeps instead, at most statusEvery old, and says so
+// with Running. It fails with an error matching fs.ErrNotExist when no run
+// has used the state folder.
+func ReadStatus(state string, now time.Time) (Status, error) {
+	j, err := journal.Open(filepath.Join(state, JournalFile), journal.Options{ReadOnly: true})
+	if err == nil {
+		defer j.Close()
+		return buildStatus(j, state, now)
+	}
+	if !errors.Is(err, journal.ErrLocked) {
+		return Status{}, err
+	}
+	data, rerr := os.ReadFile(filepath.Join(state, StatusFile))
+	if rerr != nil {
+		return Status{}, fmt.Errorf("%w (and its status snapshot cannot be read: %w)", err, rerr)
+	}
+	var st Status
+	if err := json.Unmarshal(data, &st); err != nil {
+		return Status{}, fmt.Errorf("status snapshot %s: %w", filepath.Join(state, StatusFile), err)
+	}
+	st.Running = true
+	return st, nil
+}
+
+// keepStatus refreshes the status snapshot every statusEvery while the
+// journal changes, until done is closed, then once more.
+func (p *Pipeline) keepStatus(done <-chan struct{}) {
+	t := time.NewTicker(statusEvery)
+	defer t.Stop()
+	written := int64(-1)
+	write := func() {
+		n := p.saves.Load()
+		if n == written {
+			return
+		}
+		if err := p.writeStatus(); err != nil {
+			p.log.Warn("could not write the status snapshot", "error", err)
+			return
+		}
+		written = n
+	}
+	write()
+	for {
+		select {
+		case <-t.C:
+			write()
+		case <-done:
+			write()
+			return
+		}
+	}
+}
+
+// save writes r to the journal, durably, and notes the change for the
+// status snapshot.
+func (p *Pipeline) save(r journal.Record) error {
+	err := p.j.Put(r)
+	p.saves.Add(1)
+	return err
+}
+
+// writeStatus writes the status snapshot atomically.
+func (p *Pipeline) writeStatus() error {
+	st, err := buildStatus(p.j, p.cfg.State, p.cfg.Now())
+	if err != nil {
+		return err
+	}
+	data, err := json.MarshalIndent(st, "", "  ")
+	if err != nil {
+		return err
+	}
+	name := filepath.Join(p.cfg.State, StatusFile)
+	tmp := name + ".tmp"
+	if err := os.WriteFile(tmp, data, 0o666); err != nil {
+		return err
+	}
+	return os.Rename(tmp, name)
+}
