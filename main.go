@@ -11,10 +11,12 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"net/http"
 	"os"
@@ -48,6 +50,7 @@ const usage = `hotfolder: remove the background of every image in a folder with 
 
 Usage:
   hotfolder -in DIR -out DIR [-once] [flags]
+  hotfolder status [-out DIR | -state DIR] [-json]    what the journal says: counts, failures, jobs in flight
   hotfolder emulator [-addr 127.0.0.1:8080] [flags]   run the API emulator on its own
 
 Without -once, hotfolder keeps watching -in for new images until SIGINT or
@@ -97,11 +100,18 @@ type config struct {
 	jobTimeout      time.Duration
 	progress        string
 	stats           time.Duration
+	retryFailed     bool
+	keepUploads     bool
+	onSuccess       string
+	onFailure       string
+	processedDir    string
+	failedDir       string
 	verbose, quiet  bool
 	showVersion     bool
 
 	// Parsed once by validate from the flags above.
 	mediaType, ext string            // from -format
+	onOK, onFail   pipeline.Action   // from -on-success and -on-failure
 	bgColor        *uploader.Color   // from -background; nil = none
 	prof           ratelimit.Profile // from -limits and -limit
 }
@@ -121,6 +131,9 @@ func main() {
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "emulator" {
 		return runEmulator(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "status" {
+		return runStatus(args[1:], stdout, stderr)
 	}
 	cfg, err := parseFlags(args, stderr)
 	switch {
@@ -231,7 +244,13 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Var((*stringList)(&cfg.limitOverrides), "limit", "override one limit, `NAME=N/DURATION` (post, get, remove-background.post, remove-background.get); repeatable")
 	fs.Float64Var(&cfg.limitMargin, "limit-margin", 0.02, "safety margin added to every limit window, as a `fraction` of it (at least 20ms), so network jitter cannot crowd N+1 requests into one window")
 	fs.IntVar(&cfg.workers, "workers", 0, "files processed at once (default: enough that the POST limit, not the pool, is the bottleneck)")
-	fs.StringVar(&cfg.state, "state", "", "state `folder` (default OUT/.hotfolder)")
+	fs.StringVar(&cfg.state, "state", "", "state `folder`: the journal of what is done, failed and in flight (default OUT/.hotfolder)")
+	fs.BoolVar(&cfg.retryFailed, "retry-failed", false, "process again the files that failed in an earlier run (by default they are skipped)")
+	fs.StringVar(&cfg.onSuccess, "on-success", "keep", "what becomes of an input once its output is written: keep, move (to -processed) or delete")
+	fs.StringVar(&cfg.onFailure, "on-failure", "keep", "what becomes of an input that failed: keep or move (to -failed)")
+	fs.StringVar(&cfg.processedDir, "processed", "", "`folder` for -on-success move (default: processed/ beside -in)")
+	fs.StringVar(&cfg.failedDir, "failed", "", "`folder` for -on-failure move (default: failed/ beside -in)")
+	fs.BoolVar(&cfg.keepUploads, "keep-uploads", false, "keep uploaded inputs in storage after their job (by default they are deleted)")
 	fs.DurationVar(&cfg.settle, "settle", 2*time.Second, "how long a file's size and time must stay unchanged before it counts as complete")
 	fs.DurationVar(&cfg.poll, "poll", 0, "also rescan -in this often; 0 = only when needed (every 5s on network shares, where change events do not arrive, or when events fail)")
 	fs.DurationVar(&cfg.jobTimeout, "job-timeout", 10*time.Minute, "give up on a job Adobe has not finished after this long")
@@ -295,6 +314,13 @@ func validate(cfg *config) error {
 	default:
 		return usagef("-progress %q: want auto, bar, lines or none", cfg.progress)
 	}
+	var err error
+	if cfg.onOK, err = pipeline.ParseAction(cfg.onSuccess, true); err != nil {
+		return usagef("-on-success %v", err)
+	}
+	if cfg.onFail, err = pipeline.ParseAction(cfg.onFailure, false); err != nil {
+		return usagef("-on-failure %v", err)
+	}
 	if cfg.limitMargin <= 0 || cfg.limitMargin > 1 {
 		return usagef("-limit-margin %v: want a fraction of the window, more than 0 and at most 1 (e.g. 0.02)", cfg.limitMargin)
 	}
@@ -304,7 +330,6 @@ func validate(cfg *config) error {
 	if cfg.settle < 0 || cfg.poll < 0 || cfg.jobTimeout <= 0 || cfg.stats <= 0 {
 		return usagef("-settle and -poll cannot be negative; -job-timeout and -stats must be positive")
 	}
-	var err error
 	if cfg.prof, err = profile(cfg.limits, cfg.limitOverrides); err != nil {
 		return usageError{err.Error()}
 	}
@@ -389,6 +414,18 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	}
 	if st, err := os.Stat(in); err != nil || !st.IsDir() {
 		return sum, usagef("-in %s is not a folder hotfolder can read", cfg.in)
+	}
+	// Inputs moved away go beside the hot folder unless told otherwise.
+	processed, failed := filepath.Join(filepath.Dir(in), "processed"), filepath.Join(filepath.Dir(in), "failed")
+	if cfg.processedDir != "" {
+		if processed, err = filepath.Abs(cfg.processedDir); err != nil {
+			return sum, err
+		}
+	}
+	if cfg.failedDir != "" {
+		if failed, err = filepath.Abs(cfg.failedDir); err != nil {
+			return sum, err
+		}
 	}
 	prof := cfg.prof
 
@@ -477,7 +514,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	}
 	w, err := watcher.New(watcher.Config{
 		Root:    in,
-		Exclude: []string{out, state},
+		Exclude: []string{out, state, processed, failed},
 		Settle:  cfg.settle,
 		Once:    cfg.once,
 		Poll:    cfg.poll,
@@ -498,6 +535,13 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		Workers: workers,
 		Stop:    stop,
 		Logger:  log,
+
+		RetryFailed:  cfg.retryFailed,
+		KeepUploads:  cfg.keepUploads,
+		OnSuccess:    cfg.onOK,
+		OnFailure:    cfg.onFail,
+		ProcessedDir: processed,
+		FailedDir:    failed,
 	}, w, client)
 	if err != nil {
 		return sum, err
@@ -598,6 +642,49 @@ func runEmulator(args []string, stdout, stderr io.Writer) int {
 	ctx, cancel := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer cancel()
 	<-ctx.Done()
+	return exitOK
+}
+
+// runStatus prints what the journal of a state folder says: what a person
+// checks in the morning.
+func runStatus(args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("hotfolder status", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	out := fset.String("out", "", "output `folder` of the runs (the state folder is OUT/.hotfolder)")
+	state := fset.String("state", "", "state `folder`, when the runs were given -state")
+	asJSON := fset.Bool("json", false, "print JSON")
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	dir := *state
+	switch {
+	case dir == "" && *out == "":
+		fmt.Fprintln(stderr, "hotfolder status: give -out DIR (or -state DIR)")
+		return exitUsage
+	case dir == "":
+		dir = filepath.Join(*out, ".hotfolder")
+	}
+	st, err := pipeline.ReadStatus(dir, time.Now())
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		fmt.Fprintf(stderr, "hotfolder status: no hotfolder run has used %s yet\n", dir)
+		return exitFatal
+	case err != nil:
+		printError(stderr, err)
+		return exitFatal
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(st); err != nil {
+			return exitFatal
+		}
+		return exitOK
+	}
+	progress.WriteStatus(stdout, st, time.Now())
 	return exitOK
 }
 

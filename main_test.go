@@ -17,9 +17,11 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"math/rand/v2"
 	"net/http"
 	"os"
 	"os/exec"
+	"path"
 	"path/filepath"
 	"regexp"
 	"strings"
@@ -30,6 +32,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"hotfolder/pipeline"
 	"hotfolder/uploader/s3store/s3test"
 )
 
@@ -237,6 +240,7 @@ func TestCommandLine(t *testing.T) {
 		{"bad colour", []string{"-in", in, "-out", out, "-background", "white"}, nil, exitUsage, "RRGGBB"},
 		{"bad limit", []string{"-in", in, "-out", out, "-limit", "post=lots"}, nil, exitUsage, "want N/DURATION"},
 		{"bad limit name", []string{"-in", in, "-out", out, "-limit", "put=1/1s"}, nil, exitUsage, "unknown name"},
+		{"no deleting failures", []string{"-in", in, "-out", out, "-on-failure", "delete"}, nil, exitUsage, "want keep or move"},
 		{"no margin", []string{"-in", in, "-out", out, "-limit-margin", "0"}, nil, exitUsage, "-limit-margin 0"},
 		{"bad profile", []string{"-in", in, "-out", out, "-limits", "medium"}, nil, exitUsage, "soft or hard"},
 		{"other op", []string{"-in", in, "-out", out, "-op", "auto-tone"}, nil, exitUsage, "only remove-background"},
@@ -350,13 +354,31 @@ func TestMixedFolderFailsBadFilesLocally(t *testing.T) {
 	if err := os.Chmod(filepath.Join(in, "locked.jpg"), 0); err != nil {
 		t.Fatal(err)
 	}
+	if cred != nil { // the hot folder is the unprivileged user's to move files out of
+		for _, dir := range []string{in, filepath.Join(in, "cats")} {
+			if err := os.Chmod(dir, 0o777); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
 
-	r := hotfolderAs(t, cred, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once", "-storage", emu.url+"/storage")...)...)
+	r := hotfolderAs(t, cred, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once",
+		"-storage", emu.url+"/storage", "-on-success", "move", "-on-failure", "move")...)...)
 	if r.code != exitSomeFailed {
 		t.Errorf("exit status %d, want %d", r.code, exitSomeFailed)
 	}
 	for _, name := range []string{"apricot.png", "cats/chelsea.png"} {
 		readPNG(t, filepath.Join(out, name))
+	}
+	// Each input moved beside the hot folder, by outcome, keeping its path.
+	for _, rel := range []string{"processed/apricot.jpg", "processed/cats/chelsea.png", "failed/empty.jpg",
+		"failed/notes.jpg", "failed/huge.png", "failed/locked.jpg"} {
+		if _, err := os.Stat(filepath.Join(base, rel)); err != nil {
+			t.Errorf("%s: %v", rel, err)
+		}
+	}
+	if left, _ := filepath.Glob(filepath.Join(in, "*.*")); len(left) != 0 {
+		t.Errorf("left in the hot folder: %v, want nothing", left)
 	}
 	for _, want := range []string{
 		"FAILED empty.jpg (check)", "empty",
@@ -417,6 +439,104 @@ func TestFaultsEndToEnd(t *testing.T) {
 		}
 	}
 	t.Logf("%d done, %d failed; emulator: %d 429s, %d 5xx, %d failed jobs, %d POSTs", done, failed, st.TooMany, st.ServerErrors, st.JobsFailed, st.Posts)
+}
+
+// Killed with SIGKILL at random moments, again and again, then left to
+// finish: every input ends with a complete output, nothing half-written
+// sits under a final name, and jobs whose ids were journaled are polled,
+// not submitted again. A kill between a POST's answer and its journal
+// write can cost one extra POST; the test measures how many.
+func TestCrashResume(t *testing.T) {
+	const n, kills = 45, 4
+	// 10 POSTs a second: at most one POST answer waits for its journal
+	// write when a kill lands.
+	limits := []string{"-limit", "remove-background.post=10/1s", "-limit", "remove-background.get=500/1s"}
+	emu := startEmulator(t, append(limits, "-latency", "500ms-2s")...)
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	products := []string{"apricot", "avocado", "cherries", "lightbulb", "spade"}
+	for i := range n {
+		copyFile(t, "sample-inputs/products/"+products[i%len(products)]+".jpg", filepath.Join(in, fmt.Sprintf("p%02d.jpg", i)))
+	}
+	args := append(emu.args(), append(limits, "-in", in, "-out", out, "-once", "-storage", emu.url+"/storage")...)
+
+	seed := time.Now().UnixNano()
+	rng := rand.New(rand.NewPCG(uint64(seed), 0))
+	t.Logf("seed %d", seed)
+	prevPosts := 0
+	for k := range kills {
+		cmd, stderr := startHotfolderEnv(t, emu.env(), args...)
+		after := time.Duration(500+rng.IntN(2500)) * time.Millisecond
+		time.Sleep(after)
+		cmd.Process.Signal(syscall.SIGKILL)
+		exitCode(t, cmd)
+		st := emu.stats(t)
+		t.Logf("kill %d after %v: %d POSTs so far (+%d)", k+1, after, st.Posts, st.Posts-prevPosts)
+		prevPosts = st.Posts
+		if strings.Contains(stderr.String(), "error") {
+			t.Logf("stderr of the killed run:\n%s", stderr)
+		}
+	}
+	r := hotfolder(t, emu.env(), args...)
+	if r.code != exitOK {
+		t.Fatalf("final run: exit status %d, want 0", r.code)
+	}
+
+	// Every input has a complete PNG; no other file sits in the output.
+	entries, err := os.ReadDir(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.Name() != ".hotfolder" {
+			names = append(names, e.Name())
+		}
+	}
+	if len(names) != n {
+		t.Errorf("%d files in the output folder, want %d: %v", len(names), n, names)
+	}
+	for i := range n {
+		readPNG(t, filepath.Join(out, fmt.Sprintf("p%02d.png", i)))
+	}
+
+	// POSTs per input, by the input's name at the end of the upload key.
+	st := emu.stats(t)
+	perInput := map[string]int{}
+	for src, posts := range st.PostsPerSource {
+		perInput[path.Base(src)] += posts
+	}
+	extra := 0
+	for name, posts := range perInput {
+		if posts > 1 {
+			t.Logf("%s was submitted %d times", name, posts)
+			extra += posts - 1
+		}
+	}
+	if len(perInput) != n {
+		t.Errorf("%d inputs submitted, want %d", len(perInput), n)
+	}
+	t.Logf("%d kills: %d POSTs for %d inputs, %d extra", kills, st.Posts, n, extra)
+	if extra > kills {
+		t.Errorf("%d extra POSTs after %d kills: more than the one a kill can cost", extra, kills)
+	}
+	status := hotfolderStatus(t, out)
+	if status.Counts["done"] != n || len(status.Failures) != 0 || len(status.InFlight) != 0 {
+		t.Errorf("hotfolder status -json after the final run: %+v", status)
+	}
+}
+
+// hotfolderStatus runs hotfolder status -json on the output folder out.
+func hotfolderStatus(t *testing.T, out string) pipeline.Status {
+	t.Helper()
+	r := hotfolder(t, cleanEnv(), "status", "-out", out, "-json")
+	if r.code != exitOK {
+		t.Fatalf("hotfolder status: exit %d\n%s", r.code, r.stderr)
+	}
+	var st pipeline.Status
+	if err := json.Unmarshal([]byte(r.stdout), &st); err != nil {
+		t.Fatalf("hotfolder status -json: %v\n%s", err, r.stdout)
+	}
+	return st
 }
 
 // unprivileged returns the user to run hotfolder as so that a file with
