@@ -315,3 +315,35 @@ func TestReadStatus(t *testing.T) {
 		t.Errorf("ReadStatus while running = %+v, %v; want the snapshot, marked running", st, err)
 	}
 }
+
+// An input deleted while it uploads fails with its reason and costs no
+// POST; one rewritten meanwhile is not submitted either (its new version
+// is); the others go on.
+func TestInputGoneOrChangedWhileUploading(t *testing.T) {
+	e := newEnv(t)
+	a, b, c := e.input("a.jpg", time.Hour), e.input("b.jpg", time.Hour), e.input("c.jpg", time.Hour)
+	r := &fakeRemote{}
+	r.UploadFn = func(_ context.Context, path string) (uploader.Source, error) {
+		switch filepath.Base(path) {
+		case "a.jpg":
+			os.Remove(path)
+		case "b.jpg":
+			os.WriteFile(path, []byte("a longer, newer version"), 0o666)
+		}
+		return uploader.Source{Path: path, Key: "in/" + path, Size: 1}, nil
+	}
+	sum, err := e.run(e.config(1), &fakeSource{files: []watcher.File{a, b, c}}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.n("Submit") != 1 || sum.Done != 1 || sum.Failed != 1 || sum.Skipped != 1 {
+		t.Errorf("%d submits, summary %+v; want only c.jpg submitted and done, a failed, b skipped", r.n("Submit"), sum.Stats)
+	}
+	if len(sum.Failures) != 1 || sum.Failures[0].Rel != "a.jpg" || !strings.Contains(sum.Failures[0].Err.Error(), "deleted while it was being uploaded") {
+		t.Errorf("failures %+v, want a.jpg's deletion", sum.Failures)
+	}
+	if r.discards["in/"+a.Path] != 1 || r.discards["in/"+b.Path] != 1 {
+		t.Errorf("uploads of a and b discarded %d and %d times, want once each", r.discards["in/"+a.Path], r.discards["in/"+b.Path])
+	}
+	e.wantContent("c.png", result(c.Path))
+}

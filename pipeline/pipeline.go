@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -518,6 +519,12 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 		t.rec.UploadKey = ""
 	}
 	n, stage, err := p.process(ctx, t)
+	if errors.Is(err, errChangedWhileUploading) {
+		// Not a failure: its new version is on its way (see queue).
+		p.log.Info("changed while uploading; nothing was submitted, the new version will be", "file", f.Rel)
+		p.skip(f, out, "")
+		return nil
+	}
 	return p.settle(ctx, t, n, stage, err)
 }
 
@@ -601,6 +608,12 @@ func (p *Pipeline) submit(ctx context.Context, t *task) (int64, string, error) {
 	}
 	p.uploaded.Add(src.Size)
 	t.rec.UploadKey, t.rec.SHA256 = src.Key, src.SHA256
+	// The last moment to save the POST: an input deleted or rewritten
+	// while it was uploading is not what the person wants processed.
+	if err := stillThere(t.f); err != nil {
+		p.discardUpload(ctx, t)
+		return 0, "upload", err
+	}
 	if err := p.put(t, journal.Uploaded); err != nil {
 		return 0, "write", err
 	}
@@ -788,6 +801,37 @@ type task struct {
 	out string
 	rec journal.Record
 }
+
+// errChangedWhileUploading ends a file that was rewritten while it was
+// being uploaded: the watcher hands on the new version, which is processed
+// in its turn.
+var errChangedWhileUploading = errors.New("the file changed while it was being uploaded")
+
+// stillThere checks, before a job is paid for, that f is still the file
+// that was uploaded.
+func stillThere(f watcher.File) error {
+	fi, err := os.Stat(f.Path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return &hintedError{err: errors.New("the file was deleted while it was being uploaded; nothing was submitted"),
+			hint: "nothing to do if that was meant; otherwise put it back"}
+	case err != nil:
+		return err
+	case fi.Size() != f.Size || !fi.ModTime().Equal(f.ModTime):
+		return errChangedWhileUploading
+	}
+	return nil
+}
+
+// hintedError is a per-file error with a hint for the person.
+type hintedError struct {
+	err  error
+	hint string
+}
+
+func (e *hintedError) Error() string { return e.err.Error() }
+func (e *hintedError) Unwrap() error { return e.err }
+func (e *hintedError) Hint() string  { return e.hint }
 
 // readable reports whether the file at path can be opened for reading.
 func readable(path string) bool {

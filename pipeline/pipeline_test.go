@@ -567,8 +567,15 @@ func TestSourceErrorEndsRun(t *testing.T) {
 func TestRequeuedFileIsQueuedOnce(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.input("a.jpg", time.Hour), e.input("b.jpg", time.Hour)
-	b2 := b
-	b2.Size++ // as if the watcher saw it again after a change
+	// b changes, and the watcher sees it again: only the new details count.
+	if err := os.WriteFile(b.Path, []byte("input b.jpg, changed"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(b.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b2 := watcher.File{Path: b.Path, Rel: b.Rel, Size: fi.Size(), ModTime: fi.ModTime()}
 	entered := make(chan string, 3)
 	release := make(chan struct{})
 	r := &fakeRemote{WaitFn: blockingWait(entered, release)}
