@@ -204,6 +204,7 @@ func (c *Client) call(ctx context.Context, ac apiCall) (*apiAnswer, error) {
 		start := c.cfg.Now()
 		resp, err := c.hc.Do(req)
 		if err != nil {
+			c.cfg.Observer.Request(ac.op, 0, c.cfg.Now().Sub(start))
 			c.log.Debug("request", "op", ac.op, "method", ac.method, "url", redact(ac.url), "attempt", attempt,
 				"duration", c.cfg.Now().Sub(start), "err", redactURLError(err))
 			if context.Cause(actx) == errStalled && ctx.Err() == nil {
@@ -213,6 +214,7 @@ func (c *Client) call(ctx context.Context, ac apiCall) (*apiAnswer, error) {
 		}
 		data, err := io.ReadAll(io.LimitReader(resp.Body, maxAnswer))
 		resp.Body.Close()
+		c.cfg.Observer.Request(ac.op, resp.StatusCode, c.cfg.Now().Sub(start))
 		c.log.Debug("request", "op", ac.op, "method", ac.method, "url", redact(ac.url), "status", resp.StatusCode,
 			"attempt", attempt, "duration", c.cfg.Now().Sub(start))
 		if err != nil {

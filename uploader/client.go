@@ -66,6 +66,10 @@ type Config struct {
 	Rand  func() float64
 
 	Logger *slog.Logger // default: discard
+
+	// Observer is told of every request, job end and transfer, for
+	// metrics; nil means none.
+	Observer Observer
 }
 
 // RemoveBackground holds the options of POST /v2/remove-background.
@@ -168,6 +172,9 @@ func New(cfg Config) (*Client, error) {
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Observer == nil {
+		cfg.Observer = noObserver{}
 	}
 	hc := cfg.HTTPClient
 	if hc == nil {

@@ -48,12 +48,14 @@ func (c *Client) Download(ctx context.Context, out Output, w io.WriteSeeker) (in
 		start := c.cfg.Now()
 		resp, err := c.hc.Do(req)
 		if err != nil {
+			c.cfg.Observer.Request(opDownload, 0, c.cfg.Now().Sub(start))
 			c.log.Debug("request", "op", opDownload, "method", http.MethodGet, "url", redact(out.URL), "attempt", attempt,
 				"duration", c.cfg.Now().Sub(start), "err", redactURLError(err))
 			return c.transportError(ctx, opDownload, stalled(err))
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
+			c.cfg.Observer.Request(opDownload, resp.StatusCode, c.cfg.Now().Sub(start))
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 			c.log.Debug("request", "op", opDownload, "method", http.MethodGet, "url", redact(out.URL), "status", resp.StatusCode,
 				"attempt", attempt, "duration", c.cfg.Now().Sub(start))
@@ -69,6 +71,10 @@ func (c *Client) Download(ctx context.Context, out Output, w io.WriteSeeker) (in
 		cw := &countingWriter{w: w}
 		_, err = io.Copy(cw, &progressReader{r: resp.Body, progress: func() { watchdog.Reset(c.cfg.StallTimeout) }})
 		written = cw.n
+		c.cfg.Observer.Request(opDownload, resp.StatusCode, c.cfg.Now().Sub(start))
+		if err == nil && cw.err == nil {
+			c.cfg.Observer.Transferred("down", written, c.cfg.Now().Sub(start))
+		}
 		c.log.Debug("request", "op", opDownload, "method", http.MethodGet, "url", redact(out.URL), "status", resp.StatusCode,
 			"attempt", attempt, "duration", c.cfg.Now().Sub(start), "bytes", written)
 		switch {

@@ -161,9 +161,11 @@ func (c *Client) Wait(ctx context.Context, job Job) (Output, error) {
 			case err != nil:
 				last = err
 			case st.state == stateSucceeded:
+				c.cfg.Observer.JobEnded("succeeded", c.cfg.Now().Sub(submitted))
 				c.log.Debug("job done", "job", job.ID, "gets", gets, "took", c.cfg.Now().Sub(submitted))
 				return st.output, nil
 			case st.state == stateFailed:
+				c.cfg.Observer.JobEnded("failed", c.cfg.Now().Sub(submitted))
 				c.log.Debug("job failed", "job", job.ID, "gets", gets, "code", st.failure.Code)
 				return Output{}, st.failure
 			default:
@@ -176,6 +178,7 @@ func (c *Client) Wait(ctx context.Context, job Job) (Output, error) {
 			}
 			var ae *APIError
 			if errors.As(err, &ae) && ae.Op == opStatus && ae.StatusCode == http.StatusNotFound {
+				c.cfg.Observer.JobEnded("gone", c.cfg.Now().Sub(submitted))
 				c.log.Debug("job gone", "job", job.ID, "gets", gets)
 				return Output{}, &jobGoneError{jobID: job.ID, api: ae}
 			}
@@ -191,6 +194,7 @@ func (c *Client) Wait(ctx context.Context, job Job) (Output, error) {
 		}
 		if now := c.cfg.Now(); !now.Before(deadline) {
 			c.log.Debug("job timed out", "job", job.ID, "gets", gets)
+			c.cfg.Observer.JobEnded("timeout", now.Sub(submitted))
 			return Output{}, &TimeoutError{JobID: job.ID, Waited: now.Sub(submitted), Gets: gets, Last: last}
 		}
 	}

@@ -57,3 +57,25 @@ type Output struct {
 	URL       string // Adobe-hosted, expires (download promptly)
 	MediaType string
 }
+
+// Observer sees what a [Client] does, for metrics. Its methods must be
+// quick and safe for concurrent use.
+type Observer interface {
+	// Request is one HTTP exchange with IMS, the API or a hosted result:
+	// op is token, submit, status or download; status is the HTTP status,
+	// 0 when no answer came (a network error or timeout).
+	Request(op string, status int, d time.Duration)
+	// JobEnded is a job seen to end, d after it was submitted: outcome is
+	// succeeded, failed, gone (404) or timeout.
+	JobEnded(outcome string, d time.Duration)
+	// Transferred is a finished upload ("up") or download ("down") of n
+	// bytes that took d.
+	Transferred(direction string, n int64, d time.Duration)
+}
+
+// noObserver is the Observer of a Client configured without one.
+type noObserver struct{}
+
+func (noObserver) Request(string, int, time.Duration)       {}
+func (noObserver) JobEnded(string, time.Duration)           {}
+func (noObserver) Transferred(string, int64, time.Duration) {}

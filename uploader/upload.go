@@ -70,6 +70,7 @@ func (c *Client) Upload(ctx context.Context, path string) (Source, error) {
 		c.discard(ctx, key)
 		return Source{}, fmt.Errorf("upload: presign: %w", err)
 	}
+	c.cfg.Observer.Transferred("up", size, c.cfg.Now().Sub(start))
 	c.log.Debug("uploaded", "key", key, "size", size, "content_type", contentType, "duration", c.cfg.Now().Sub(start))
 	return Source{
 		Path:        path,
