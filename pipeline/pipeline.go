@@ -101,8 +101,7 @@ type Pipeline struct {
 	// names are claimed in the order the source found the files.
 	takeMu sync.Mutex
 
-	started                              atomic.Pointer[time.Time]
-	lastDone                             atomic.Pointer[time.Time]
+	started, lastDone, lastSuccess       atomic.Pointer[time.Time]
 	found, skipped, active, done, failed atomic.Int64
 	uploaded, downloaded                 atomic.Int64
 	resumed, failedEarlier               atomic.Int64
@@ -213,6 +212,9 @@ func (p *Pipeline) Stats() Stats {
 	}
 	if t := p.lastDone.Load(); t != nil {
 		s.LastDone = *t
+	}
+	if t := p.lastSuccess.Load(); t != nil {
+		s.LastSuccess = *t
 	}
 	return s
 }
@@ -550,6 +552,7 @@ func (p *Pipeline) settle(ctx context.Context, t *task, n int64, stage string, e
 	if err == nil {
 		p.done.Add(1)
 		p.lastDone.Store(&now)
+		p.lastSuccess.Store(&now)
 		p.log.Debug("done", "file", f.Rel, "output", t.out, "bytes", n)
 		p.settleInput(f, true)
 		return nil

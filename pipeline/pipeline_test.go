@@ -77,7 +77,7 @@ func TestHappyPath(t *testing.T) {
 	if checked.Load() != 4 {
 		t.Errorf("checked %d downloads mid-way, want 4", checked.Load())
 	}
-	wantStats := Stats{Started: clock(), Found: 4, Done: 4, Uploaded: upBytes, Downloaded: downBytes, LastDone: clock()}
+	wantStats := Stats{Started: clock(), Found: 4, Done: 4, Uploaded: upBytes, Downloaded: downBytes, LastDone: clock(), LastSuccess: clock()}
 	if sum.Stats != wantStats || sum.Pending != 0 || len(sum.Failures) != 0 {
 		t.Errorf("summary = %+v\nwant stats %+v, no failures, none pending", sum, wantStats)
 	}

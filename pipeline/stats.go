@@ -20,7 +20,8 @@ type Stats struct {
 	Resumed       int64 // jobs submitted by an earlier, interrupted run and picked up by this one
 	FailedEarlier int64 // of Skipped: inputs that failed in an earlier run (Config.RetryFailed takes them again)
 
-	LastDone time.Time // when an input last finished (done or failed)
+	LastDone    time.Time // when an input last finished (done or failed)
+	LastSuccess time.Time // when an output was last written
 }
 
 // Finished is the number of inputs that reached an end state this run.
