@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"hotfolder/pipeline/journal"
+	"hotfolder/ratelimit"
 	"hotfolder/uploader"
 	"hotfolder/watcher"
 )
@@ -346,4 +347,31 @@ func TestInputGoneOrChangedWhileUploading(t *testing.T) {
 		t.Errorf("uploads of a and b discarded %d and %d times, want once each", r.discards["in/"+a.Path], r.discards["in/"+b.Path])
 	}
 	e.wantContent("c.png", result(c.Path))
+}
+
+// When the POST budget runs out, the run takes no new file and the rest
+// stay pending (not failed) for the next run.
+func TestPostBudgetSpent(t *testing.T) {
+	e := newEnv(t)
+	var files []watcher.File
+	for i := range 6 {
+		files = append(files, e.input(fmt.Sprintf("f%d.jpg", i), time.Hour))
+	}
+	submits := 0
+	r := &fakeRemote{SubmitFn: func(_ context.Context, src uploader.Source) (uploader.Job, error) {
+		if submits++; submits > 2 {
+			return uploader.Job{}, fmt.Errorf("submit: %w", ratelimit.ErrPostBudgetSpent)
+		}
+		return uploader.Job{ID: src.Path, Op: "remove-background"}, nil
+	}}
+	sum, err := e.run(e.config(1), &fakeSource{files: files, hold: true}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Done != 2 || sum.Failed != 0 || sum.Pending != 4 || submits != 3 {
+		t.Errorf("summary %+v pending %d after %d submits; want 2 done, 4 pending, none failed, no submit after the refusal", sum.Stats, sum.Pending, submits)
+	}
+	if !strings.Contains(e.log.String(), "POST budget") {
+		t.Error("the spent budget is not logged")
+	}
 }

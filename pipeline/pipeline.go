@@ -20,6 +20,7 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"hotfolder/pipeline/journal"
+	"hotfolder/ratelimit"
 	"hotfolder/uploader"
 	"hotfolder/watcher"
 )
@@ -113,6 +114,12 @@ type Pipeline struct {
 	// busy holds the inputs a worker has taken, so a file found again while
 	// it is being processed (it changed) waits for that worker instead of
 	// racing it to the same output; wake tells the queue one was released.
+	// stop is closed to take no new files: on Config.Stop, or when the
+	// POST budget is spent.
+	stop       chan struct{}
+	haltOnce   sync.Once
+	budgetOnce sync.Once
+
 	busyMu sync.Mutex
 	busy   map[string]bool
 	wake   chan struct{}
@@ -177,7 +184,7 @@ func New(cfg Config, src Source, remote Remote) (*Pipeline, error) {
 	removeStale(cfg.Out, cfg.State, cfg.Logger)
 	return &Pipeline{
 		cfg: cfg, src: src, remote: remote, log: cfg.Logger, outs: outs, j: j,
-		busy: make(map[string]bool), wake: make(chan struct{}, 1),
+		busy: make(map[string]bool), wake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}, nil
 }
 
@@ -257,9 +264,12 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 	g.Go(func() error {
 		select {
 		case <-p.cfg.Stop:
-			cancelSrc()
+			p.halt()
+		case <-p.stop:
 		case <-srcCtx.Done():
+			return nil
 		}
+		cancelSrc()
 		return nil
 	})
 	g.Go(func() error {
@@ -298,12 +308,16 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 // stopped reports whether Stop has been closed.
 func (p *Pipeline) stopped() bool {
 	select {
-	case <-p.cfg.Stop:
+	case <-p.stop:
 		return true
 	default:
 		return false
 	}
 }
+
+// halt stops taking new files, as Config.Stop does; the POST budget
+// running out calls it too.
+func (p *Pipeline) halt() { p.haltOnce.Do(func() { close(p.stop) }) }
 
 // queue takes every file from the source as soon as it is found, so Found
 // shows the whole backlog, and hands them to the workers in the order they
@@ -317,7 +331,7 @@ func (p *Pipeline) queue(ctx context.Context, files <-chan watcher.File, tasks c
 	var (
 		fifo    []*watcher.File
 		queued  = make(map[string]*watcher.File)
-		stop    = p.cfg.Stop
+		stop    = p.stop
 		stopped bool
 	)
 	for files != nil || (len(fifo) > 0 && !stopped) {
@@ -448,7 +462,7 @@ func (p *Pipeline) take(ctx context.Context, tasks <-chan watcher.File) (t taken
 	select {
 	case <-ctx.Done():
 		return t, false, ctx.Err()
-	case <-p.cfg.Stop:
+	case <-p.stop:
 		return t, false, nil
 	case t.f, ok = <-tasks:
 		// A file handed over just as Stop closed stays pending.
@@ -521,6 +535,16 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 		t.rec.UploadKey = ""
 	}
 	n, stage, err := p.process(ctx, t)
+	if errors.Is(err, ratelimit.ErrPostBudgetSpent) {
+		// Not the file's fault: it stays pending, its upload journaled
+		// for the next run, and no new file is taken.
+		p.active.Add(-1)
+		p.budgetOnce.Do(func() {
+			p.log.Warn("the POST budget (-max-posts) is spent: taking no new files; the rest are left for the next run")
+		})
+		p.halt()
+		return nil
+	}
 	if errors.Is(err, errChangedWhileUploading) {
 		// Not a failure: its new version is on its way (see queue).
 		p.log.Info("changed while uploading; nothing was submitted, the new version will be", "file", f.Rel)

@@ -2,9 +2,11 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"golang.org/x/time/rate"
@@ -44,7 +46,17 @@ type Options struct {
 	// window without a 429, once its pause has ended: from 0.7 back to
 	// the full rate takes 6 windows at the default 0.05.
 	Recovery float64
+
+	// MaxPosts, when positive, caps the requests granted on the POST
+	// buckets (Post and RemoveBackgroundPost together) over the Set's
+	// life: the cost guard of one run. Wait then fails with
+	// ErrPostBudgetSpent instead of granting more.
+	MaxPosts int64
 }
+
+// ErrPostBudgetSpent is Wait's error once Options.MaxPosts POSTs were
+// granted.
+var ErrPostBudgetSpent = errors.New("ratelimit: the POST budget of this run (-max-posts) is spent")
 
 // A Set paces requests against a [Profile]: one limiter per bucket, shared
 // by every worker of a run, since Adobe counts requests per organization.
@@ -72,6 +84,8 @@ type Set struct {
 	slowdown float64
 	minRate  float64
 	recovery float64
+	maxPosts int64
+	posts    atomic.Int64 // POSTs granted or being waited for, against maxPosts
 	now      func() time.Time
 	newTimer func(d time.Duration) (<-chan time.Time, func() bool)
 	rand     func() float64
@@ -130,6 +144,7 @@ func New(p Profile, opt Options) *Set {
 		buckets:  make(map[Bucket]*bucket, len(p)),
 		maxPause: opt.MaxPause,
 		slowdown: opt.Slowdown,
+		maxPosts: opt.MaxPosts,
 		minRate:  opt.MinRate,
 		recovery: opt.Recovery,
 		now:      opt.Now,
@@ -205,9 +220,17 @@ func (s *Set) Wait(ctx context.Context, b Bucket) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	post := s.maxPosts > 0 && (b == Post || b == RemoveBackgroundPost)
+	if post && s.posts.Add(1) > s.maxPosts {
+		s.posts.Add(-1)
+		return ErrPostBudgetSpent
+	}
 	w, id := bk.enter(s.now())
 	err := s.wait(ctx, bk, w)
 	bk.leave(id, s.now())
+	if err != nil && post {
+		s.posts.Add(-1) // not granted: it does not count
+	}
 	return err
 }
 

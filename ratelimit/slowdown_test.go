@@ -2,6 +2,7 @@ package ratelimit
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"sync"
@@ -209,4 +210,39 @@ func TestThrottledQueueKeepsFlowing(t *testing.T) {
 			})
 		})
 	}
+}
+
+// TestMaxPosts: the POST buckets together grant at most MaxPosts, then
+// refuse at once; other buckets and cancelled waits do not count.
+func TestMaxPosts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := newFakeClock()
+		opt := clock.options()
+		opt.MaxPosts = 3
+		s := New(Profile{Post: {100, time.Second}, RemoveBackgroundPost: {100, time.Second}, Get: {100, time.Second}}, opt)
+		ctx := t.Context()
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := s.Wait(cancelled, RemoveBackgroundPost); err == nil {
+			t.Fatal("Wait on a cancelled context succeeded")
+		}
+		for i, b := range []Bucket{Post, RemoveBackgroundPost, Get, Get, RemoveBackgroundPost} {
+			var err error
+			done := make(chan struct{})
+			go func() { err = s.Wait(ctx, b); close(done) }()
+			clock.runUntil(clock.Now().Add(time.Second))
+			<-done
+			if err != nil {
+				t.Fatalf("request %d on %s: %v", i, b, err)
+			}
+		}
+		for _, b := range []Bucket{Post, RemoveBackgroundPost} {
+			if err := s.Wait(ctx, b); !errors.Is(err, ErrPostBudgetSpent) {
+				t.Errorf("the 4th POST on %s: %v, want ErrPostBudgetSpent", b, err)
+			}
+		}
+		if err := s.Wait(ctx, Get); err != nil {
+			t.Errorf("a GET after the budget: %v", err)
+		}
+	})
 }
