@@ -25,6 +25,8 @@ import (
 	"runtime/debug"
 	"strconv"
 	"strings"
+	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -102,6 +104,9 @@ type config struct {
 	stats           time.Duration
 	retryFailed     bool
 	keepUploads     bool
+	maxPosts        int64
+	grace           time.Duration
+	maxDuration     time.Duration
 	onSuccess       string
 	onFailure       string
 	processedDir    string
@@ -147,10 +152,15 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 
-	stop, ctx, cleanup := signals(stderr)
+	st, cleanup := newStopper(stderr, cfg.grace, cfg.maxDuration)
 	defer cleanup()
-	sum, err := process(ctx, cfg, stop, stderr)
-	stopped := isClosed(stop)
+	sum, err := process(st.ctx, cfg, st.stop, stderr)
+	// The time limit is the planned end of a night: not an interruption,
+	// even when the grace period cut jobs off (they resume next time).
+	stopped := isClosed(st.stop) && !st.timeUp.Load()
+	if errors.Is(err, context.Canceled) && st.timeUp.Load() && st.aborted.Load() {
+		err = nil
+	}
 	switch {
 	case errors.As(err, new(usageError)):
 		fmt.Fprintf(stderr, "hotfolder: %v\nRun 'hotfolder -h' for usage.\n", err)
@@ -176,30 +186,71 @@ func printError(w io.Writer, err error) {
 	}
 }
 
-// signals turns the first SIGINT/SIGTERM into a closed stop channel (finish
-// the files in progress, take no new ones) and the second into a cancelled
-// context (abort now).
-func signals(stderr io.Writer) (stop chan struct{}, ctx context.Context, cleanup func()) {
-	stop = make(chan struct{})
-	ctx, abort := context.WithCancel(context.Background())
+// stopper turns the ways a run ends early into a stop channel (take no new
+// files, let those in flight finish) and a context (abort now): the first
+// SIGINT/SIGTERM or the end of -max-duration stops the run, and then the
+// grace period or a second signal aborts it. An aborted job stays in the
+// journal for the next run.
+type stopper struct {
+	stop   chan struct{}
+	ctx    context.Context
+	abort  context.CancelFunc
+	grace  time.Duration
+	stderr io.Writer
+
+	once    sync.Once
+	timeUp  atomic.Bool // the stop came from -max-duration, not a signal
+	aborted atomic.Bool // the grace period ran out
+}
+
+// newStopper starts watching for signals and the time limit (0: none).
+func newStopper(stderr io.Writer, grace, maxDuration time.Duration) (*stopper, func()) {
+	s := &stopper{stop: make(chan struct{}), grace: grace, stderr: stderr}
+	s.ctx, s.abort = context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
 	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	var limit <-chan time.Time
+	var timer *time.Timer
+	if maxDuration > 0 {
+		timer = time.NewTimer(maxDuration)
+		limit = timer.C
+	}
 	go func() {
+		if timer != nil {
+			defer timer.Stop()
+		}
 		select {
 		case <-ch:
-		case <-ctx.Done():
+			s.halt("stopping: finishing the files in progress (signal again to abort)")
+		case <-limit:
+			s.timeUp.Store(true)
+			s.halt("the time limit (-max-duration) is reached: taking no new files, finishing the files in progress")
+		case <-s.ctx.Done():
 			return
 		}
-		fmt.Fprintln(stderr, "hotfolder: stopping: finishing the files in progress (signal again to abort)")
-		close(stop)
 		select {
 		case <-ch:
-			fmt.Fprintln(stderr, "hotfolder: aborting")
-			abort()
-		case <-ctx.Done():
+			fmt.Fprintln(stderr, "hotfolder: aborting; jobs in flight stay in the journal for the next run")
+			s.abort()
+		case <-s.ctx.Done():
 		}
 	}()
-	return stop, ctx, func() { signal.Stop(ch); abort() }
+	return s, func() { signal.Stop(ch); s.abort() }
+}
+
+// halt closes stop once and starts the grace period.
+func (s *stopper) halt(msg string) {
+	s.once.Do(func() {
+		fmt.Fprintln(s.stderr, "hotfolder: "+msg)
+		close(s.stop)
+		time.AfterFunc(s.grace, func() {
+			if s.ctx.Err() == nil {
+				fmt.Fprintf(s.stderr, "hotfolder: the grace period (-grace %s) is over: leaving the jobs in flight, journaled, for the next run\n", s.grace)
+				s.aborted.Store(true)
+				s.abort()
+			}
+		})
+	})
 }
 
 func isClosed(c <-chan struct{}) bool {
@@ -245,6 +296,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&cfg.limitMargin, "limit-margin", 0.02, "safety margin added to every limit window, as a `fraction` of it (at least 20ms), so network jitter cannot crowd N+1 requests into one window")
 	fs.IntVar(&cfg.workers, "workers", 0, "files processed at once (default: enough that the POST limit, not the pool, is the bottleneck)")
 	fs.StringVar(&cfg.state, "state", "", "state `folder`: the journal of what is done, failed and in flight (default OUT/.hotfolder)")
+	fs.Int64Var(&cfg.maxPosts, "max-posts", 0, "spend at most `N` POSTs (Adobe quota) in this run, then take no new files; 0 = no cap")
+	fs.DurationVar(&cfg.grace, "grace", time.Minute, "after a stop signal or -max-duration, how long the files in flight may take to finish before they are left, journaled, for the next run")
+	fs.DurationVar(&cfg.maxDuration, "max-duration", 0, "take no new files after this long (the overnight window), e.g. 8h; 0 = no limit")
 	fs.BoolVar(&cfg.retryFailed, "retry-failed", false, "process again the files that failed in an earlier run (by default they are skipped)")
 	fs.StringVar(&cfg.onSuccess, "on-success", "keep", "what becomes of an input once its output is written: keep, move (to -processed) or delete")
 	fs.StringVar(&cfg.onFailure, "on-failure", "keep", "what becomes of an input that failed: keep or move (to -failed)")
@@ -329,6 +383,9 @@ func validate(cfg *config) error {
 	}
 	if cfg.settle < 0 || cfg.poll < 0 || cfg.jobTimeout <= 0 || cfg.stats <= 0 {
 		return usagef("-settle and -poll cannot be negative; -job-timeout and -stats must be positive")
+	}
+	if cfg.maxPosts < 0 || cfg.grace < 0 || cfg.maxDuration < 0 {
+		return usagef("-max-posts, -grace and -max-duration cannot be negative")
 	}
 	if cfg.prof, err = profile(cfg.limits, cfg.limitOverrides); err != nil {
 		return usageError{err.Error()}
@@ -434,7 +491,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		mode = "none"
 	}
 	var p *pipeline.Pipeline
-	limiter := ratelimit.New(prof, ratelimit.Options{Margin: cfg.limitMargin})
+	limiter := ratelimit.New(prof, ratelimit.Options{Margin: cfg.limitMargin, MaxPosts: cfg.maxPosts})
 	display, err := progress.New(stderr, mode, progress.Options{
 		Stats:    func() pipeline.Stats { return p.Stats() },
 		Quota:    func() bool { return limiter.Stats().WaitingOnQuota() },

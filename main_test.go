@@ -539,6 +539,82 @@ func hotfolderStatus(t *testing.T, out string) pipeline.Status {
 	return st
 }
 
+// -max-posts caps the POSTs of a run: the rest of the files stay pending,
+// not failed, and the run ends normally.
+func TestMaxPosts(t *testing.T) {
+	emu := startEmulator(t, fast()...)
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	for i := range 6 {
+		copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%d.jpg", i)))
+	}
+	r := hotfolder(t, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once",
+		"-storage", emu.url+"/storage", "-max-posts", "2", "-workers", "1")...)...)
+	if r.code != exitOK {
+		t.Errorf("exit status %d, want 0", r.code)
+	}
+	if st := emu.stats(t); st.Posts != 2 {
+		t.Errorf("%d POSTs, want 2", st.Posts)
+	}
+	for _, want := range []string{"2 done", "4 pending", "POST budget (-max-posts) is spent"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+}
+
+// The first signal stops taking files; once -grace is over the jobs in
+// flight are left, journaled, and the run exits 130; hotfolder status then
+// lists them.
+func TestGraceLeavesJobsInFlight(t *testing.T) {
+	emu := startEmulator(t, append(fast(), "-latency", "30s")...)
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	for i := range 3 {
+		copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%d.jpg", i)))
+	}
+	cmd, stderr := startHotfolderEnv(t, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once",
+		"-storage", emu.url+"/storage", "-grace", "1s")...)...)
+	deadline := time.Now().Add(30 * time.Second)
+	for emu.stats(t).Posts < 3 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	start := time.Now()
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd); code != exitInterrupted {
+		t.Errorf("exit status %d, want %d\n%s", code, exitInterrupted, stderr)
+	}
+	if d := time.Since(start); d > 10*time.Second {
+		t.Errorf("took %v to stop with -grace 1s", d)
+	}
+	if !strings.Contains(stderr.String(), "grace period (-grace 1s) is over") {
+		t.Errorf("the end of the grace period is not said:\n%s", stderr)
+	}
+	st := hotfolderStatus(t, out)
+	if len(st.InFlight) != 3 || st.Counts["submitted"] != 3 {
+		t.Errorf("status after the grace period: %+v, want 3 jobs in flight", st)
+	}
+}
+
+// -max-duration is the overnight window: no new file after it, the files
+// in flight finish, and it is a normal end (exit 0), not an interruption.
+func TestMaxDuration(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	for i := range 20 {
+		copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%02d.jpg", i)))
+	}
+	r := hotfolder(t, cleanEnv(), "-in", in, "-out", out, "-once", "-workers", "2",
+		"-limit", "remove-background.post=2/1s", "-max-duration", "1500ms", "-settle", "100ms")
+	if r.code != exitOK {
+		t.Errorf("exit status %d, want 0", r.code)
+	}
+	if !strings.Contains(r.stderr, "time limit (-max-duration) is reached") || !strings.Contains(r.stderr, "pending") {
+		t.Errorf("stderr does not tell of the time limit and the files left:\n%s", r.stderr)
+	}
+	outs, _ := filepath.Glob(filepath.Join(out, "*.png"))
+	if len(outs) == 0 || len(outs) >= 20 {
+		t.Errorf("%d outputs, want some but not all", len(outs))
+	}
+}
+
 // unprivileged returns the user to run hotfolder as so that a file with
 // mode 0 cannot be read, and a folder that user may write in. Tests often
 // run as root, whom file modes do not stop: then it is nobody (65534), and

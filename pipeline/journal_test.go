@@ -375,3 +375,31 @@ func TestPostBudgetSpent(t *testing.T) {
 		t.Error("the spent budget is not logged")
 	}
 }
+
+// Stop also holds when the source has already sent everything and ended
+// (-once): the files still queued are not taken.
+func TestStopAfterSourceEnded(t *testing.T) {
+	e := newEnv(t)
+	var files []watcher.File
+	for i := range 5 {
+		files = append(files, e.input(fmt.Sprintf("f%d.jpg", i), time.Hour))
+	}
+	entered := make(chan string, 5)
+	release := make(chan struct{})
+	stop := make(chan struct{})
+	r := &fakeRemote{WaitFn: blockingWait(entered, release)}
+	src := &fakeSource{files: files, sent: make(chan struct{})}
+	cfg := e.config(1)
+	cfg.Stop = stop
+	p := e.pipeline(cfg, src, r)
+	done := make(chan Summary)
+	go func() { sum, _ := p.Run(context.Background()); done <- sum }()
+	<-entered
+	<-src.sent // the source is done: everything is queued
+	close(stop)
+	close(release)
+	sum := <-done
+	if sum.Done != 1 || sum.Pending != 4 {
+		t.Errorf("summary %+v, pending %d; want the file in flight done and 4 pending", sum.Stats, sum.Pending)
+	}
+}

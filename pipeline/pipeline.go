@@ -261,15 +261,23 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 	files := make(chan watcher.File)
 	tasks := make(chan watcher.File)
 
-	g.Go(func() error {
+	// Stop is watched for the whole run, also after the source is done
+	// (-once): it keeps the workers from taking what is still queued.
+	runDone := make(chan struct{})
+	defer close(runDone)
+	go func() {
 		select {
 		case <-p.cfg.Stop:
 			p.halt()
-		case <-p.stop:
-		case <-srcCtx.Done():
-			return nil
+		case <-runDone:
 		}
-		cancelSrc()
+	}()
+	g.Go(func() error {
+		select {
+		case <-p.stop:
+			cancelSrc()
+		case <-srcCtx.Done():
+		}
 		return nil
 	})
 	g.Go(func() error {
