@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -180,6 +181,16 @@ func TestJournalSkipsDoneAndFailed(t *testing.T) {
 	if fl := rec.Failure; rec.State != journal.Failed || fl == nil || fl.Stage != "submit" || fl.HTTPStatus != 400 ||
 		fl.Code != "InputValidationError" || !fl.Permanent || fl.Hint == "" {
 		t.Errorf("b.jpg's record = %+v %+v, want its failure in full", rec, fl)
+	}
+	// The failure report has the same, as one JSON line.
+	data, err := os.ReadFile(filepath.Join(e.out, ".hotfolder", FailureReportFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var line StatusFailure
+	if err := json.Unmarshal(data, &line); err != nil || line.Input != "b.jpg" || line.Stage != "submit" ||
+		line.HTTPStatus != 400 || line.Code != "InputValidationError" || line.Hint == "" || line.Time.IsZero() {
+		t.Errorf("failure report %q (%v), want b.jpg's failure in full", data, err)
 	}
 
 	// Rerun: nothing is sent anywhere.

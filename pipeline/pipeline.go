@@ -96,6 +96,7 @@ type Pipeline struct {
 	log    *slog.Logger
 	outs   *outputs
 	j      *journal.Journal
+	report *failureReport
 	ran    atomic.Bool
 
 	// takeMu makes taking a file and claiming its output name one step, so
@@ -181,9 +182,15 @@ func New(cfg Config, src Source, remote Remote) (*Pipeline, error) {
 		outs.close()
 		return nil, err
 	}
+	report, err := openFailureReport(filepath.Join(cfg.State, FailureReportFile))
+	if err != nil {
+		j.Close()
+		outs.close()
+		return nil, stateError(err)
+	}
 	removeStale(cfg.Out, cfg.State, cfg.Logger)
 	return &Pipeline{
-		cfg: cfg, src: src, remote: remote, log: cfg.Logger, outs: outs, j: j,
+		cfg: cfg, src: src, remote: remote, log: cfg.Logger, outs: outs, j: j, report: report,
 		busy: make(map[string]bool), wake: make(chan struct{}, 1), stop: make(chan struct{}),
 	}, nil
 }
@@ -193,7 +200,7 @@ const JournalFile = "journal.db"
 
 // Close releases the state folder. Call it after Run has returned.
 func (p *Pipeline) Close() error {
-	return errors.Join(p.j.Close(), p.outs.close())
+	return errors.Join(p.j.Close(), p.outs.close(), p.report.close())
 }
 
 // Stats returns the counters now. Each field is read atomically, but not
@@ -616,6 +623,9 @@ func (p *Pipeline) settle(ctx context.Context, t *task, n int64, stage string, e
 	}
 	if jerr := p.save(t.rec); jerr != nil {
 		return fmt.Errorf("%s: recording its failure: %w", f.Rel, jerr)
+	}
+	if rerr := p.report.add(t.rec); rerr != nil {
+		p.log.Warn("could not write the failure report", "file", p.report.name, "error", rerr)
 	}
 	p.settleInput(f, false)
 	return nil

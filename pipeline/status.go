@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"sync"
 	"time"
 
 	"hotfolder/pipeline/journal"
@@ -157,4 +158,54 @@ func (p *Pipeline) writeStatus() error {
 		return err
 	}
 	return os.Rename(tmp, name)
+}
+
+// FailureReportFile is the failure report's name in the state folder: one
+// JSON object per line per failure, in the order they happened, across
+// runs (what a log shipper or a script reads; hotfolder status shows the
+// latest failure of each input from the journal).
+const FailureReportFile = "failures.jsonl"
+
+// failureReport appends failures to the failure report. It is safe for
+// concurrent use.
+type failureReport struct {
+	name string
+	mu   sync.Mutex
+	f    *os.File
+}
+
+func openFailureReport(name string) (*failureReport, error) {
+	f, err := os.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o666)
+	if err != nil {
+		return nil, fmt.Errorf("open failure report: %w", err)
+	}
+	return &failureReport{name: name, f: f}, nil
+}
+
+// add appends r's failure as one line, written whole in one write.
+func (fr *failureReport) add(r journal.Record) error {
+	f := StatusFailure{Input: r.Rel}
+	if fl := r.Failure; fl != nil {
+		f.Stage, f.HTTPStatus, f.Code, f.Message, f.Hint, f.Permanent, f.Time =
+			fl.Stage, fl.HTTPStatus, fl.Code, fl.Message, fl.Hint, fl.Permanent, fl.Time
+	}
+	line, err := json.Marshal(f)
+	if err != nil {
+		return err
+	}
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	_, err = fr.f.Write(append(line, '\n'))
+	return err
+}
+
+func (fr *failureReport) close() error {
+	fr.mu.Lock()
+	defer fr.mu.Unlock()
+	if fr.f == nil {
+		return nil
+	}
+	err := fr.f.Close()
+	fr.f = nil
+	return err
 }
