@@ -105,6 +105,7 @@ type config struct {
 	retryFailed     bool
 	keepUploads     bool
 	maxPosts        int64
+	dryRun          bool
 	grace           time.Duration
 	maxDuration     time.Duration
 	onSuccess       string
@@ -296,6 +297,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&cfg.limitMargin, "limit-margin", 0.02, "safety margin added to every limit window, as a `fraction` of it (at least 20ms), so network jitter cannot crowd N+1 requests into one window")
 	fs.IntVar(&cfg.workers, "workers", 0, "files processed at once (default: enough that the POST limit, not the pool, is the bottleneck)")
 	fs.StringVar(&cfg.state, "state", "", "state `folder`: the journal of what is done, failed and in flight (default OUT/.hotfolder)")
+	fs.BoolVar(&cfg.dryRun, "dry-run", false, "list what would be processed, the POSTs it would spend and how long that takes at the limits; send nothing, write nothing")
 	fs.Int64Var(&cfg.maxPosts, "max-posts", 0, "spend at most `N` POSTs (Adobe quota) in this run, then take no new files; 0 = no cap")
 	fs.DurationVar(&cfg.grace, "grace", time.Minute, "after a stop signal or -max-duration, how long the files in flight may take to finish before they are left, journaled, for the next run")
 	fs.DurationVar(&cfg.maxDuration, "max-duration", 0, "take no new files after this long (the overnight window), e.g. 8h; 0 = no limit")
@@ -485,6 +487,9 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		}
 	}
 	prof := cfg.prof
+	if cfg.dryRun {
+		return sum, dryRun(ctx, cfg, in, out, state, []string{out, state, processed, failed}, os.Stdout)
+	}
 
 	mode := cfg.progress
 	if cfg.quiet {
@@ -613,6 +618,53 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		progress.WriteSummary(stderr, sum, time.Now())
 	}
 	return sum, err
+}
+
+// dryRun prints what a run would do with the files in -in now, and what
+// it would cost, without a request to Adobe or a write to any folder.
+func dryRun(ctx context.Context, cfg config, in, out, state string, exclude []string, stdout io.Writer) error {
+	w, err := watcher.New(watcher.Config{Root: in, Exclude: exclude, Settle: cfg.settle, Once: true})
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	plan, err := pipeline.DryRun(ctx, pipeline.Config{
+		In: in, Out: out, State: state, Ext: cfg.ext, RetryFailed: cfg.retryFailed,
+	}, w, func(ctx context.Context, path string) error {
+		_, err := uploader.Validate(ctx, path)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	n := map[string]int{}
+	for _, f := range plan.Files {
+		n[f.Action]++
+		switch f.Action {
+		case pipeline.PlanProcess:
+			fmt.Fprintf(stdout, "process  %s -> %s\n", f.Rel, f.Output)
+		case pipeline.PlanResume:
+			fmt.Fprintf(stdout, "resume   %s -> %s (poll the job an earlier run submitted)\n", f.Rel, f.Output)
+		case pipeline.PlanDone:
+			fmt.Fprintf(stdout, "skip     %s: done earlier\n", f.Rel)
+		case pipeline.PlanFailed:
+			fmt.Fprintf(stdout, "skip     %s: failed earlier (%s); -retry-failed takes it again\n", f.Rel, f.Reason)
+		default:
+			fmt.Fprintf(stdout, "reject   %s: %s\n", f.Rel, f.Reason)
+		}
+	}
+	posts := plan.Posts
+	if cfg.maxPosts > 0 {
+		posts = min(posts, int(cfg.maxPosts))
+	}
+	lim := ratelimit.New(cfg.prof, ratelimit.Options{Margin: cfg.limitMargin})
+	took := time.Duration(posts) * lim.Interval(ratelimit.RemoveBackgroundPost)
+	l, _ := lim.Limit(ratelimit.RemoveBackgroundPost)
+	fmt.Fprintf(stdout, "dry run: %d to process (%d POSTs), %d to resume, %d done earlier, %d failed earlier, %d rejected locally.\n",
+		n[pipeline.PlanProcess], posts, n[pipeline.PlanResume], n[pipeline.PlanDone], n[pipeline.PlanFailed],
+		n[pipeline.PlanRejected]+n[pipeline.PlanUnnameable])
+	fmt.Fprintf(stdout, "At %d POSTs per %s that takes about %s, plus the last jobs' own time. Nothing was sent and nothing written.\n",
+		l.N, l.Window, took.Round(time.Second))
+	return nil
 }
 
 // storage opens the -storage location for adobe mode.

@@ -17,6 +17,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"math/rand/v2"
 	"net/http"
 	"os"
@@ -320,6 +321,9 @@ type emuStats struct {
 	LimitRefusals  int
 	ServerErrors   int
 	JobsFailed     int
+	Gets           int
+	TokensIssued   int
+	Uploads        int
 	PostsPerSource map[string]int
 	PostTimes      []time.Time
 }
@@ -612,6 +616,33 @@ func TestMaxDuration(t *testing.T) {
 	outs, _ := filepath.Glob(filepath.Join(out, "*.png"))
 	if len(outs) == 0 || len(outs) >= 20 {
 		t.Errorf("%d outputs, want some but not all", len(outs))
+	}
+}
+
+// A dry run lists what would happen and what it would cost, and spends
+// nothing: not a token, not an upload, not a POST; it writes nothing.
+func TestDryRunSpendsNothing(t *testing.T) {
+	emu := startEmulator(t)
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, "apricot.jpg"))
+	copyFile(t, "sample-inputs/products/spade.jpg", filepath.Join(in, "tools/spade.jpg"))
+	write(t, filepath.Join(in, "notes.jpg"), []byte("call the client\n"))
+	r := hotfolder(t, emu.env(), append(emu.args(), "-in", in, "-out", out, "-dry-run", "-settle", "0s", "-storage", emu.url+"/storage")...)
+	if r.code != exitOK {
+		t.Fatalf("exit status %d, want 0", r.code)
+	}
+	for _, want := range []string{"process  apricot.jpg -> apricot.png", "process  tools/spade.jpg -> tools/spade.png",
+		"reject   notes.jpg: validate: not an image", "2 to process (2 POSTs)", "1 rejected locally",
+		"At 2 POSTs per 3s that takes about 3s", "Nothing was sent and nothing written"} {
+		if !strings.Contains(r.stdout, want) {
+			t.Errorf("dry run output lacks %q:\n%s", want, r.stdout)
+		}
+	}
+	if st := emu.stats(t); st.Posts+st.Gets+st.TokensIssued+st.Uploads != 0 {
+		t.Errorf("the emulator saw %+v, want nothing at all", st)
+	}
+	if _, err := os.Stat(out); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("the output folder was created: %v", err)
 	}
 }
 

@@ -10,6 +10,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	"os"
 	"path"
@@ -41,7 +42,8 @@ type outputs struct {
 	log      *slog.Logger
 
 	mu       sync.Mutex
-	f        *os.File          // the claims file, opened for appending
+	f        *os.File          // the claims file, opened for appending; nil when dry
+	dry      bool              // a dry run: claims are made in memory only
 	byInput  map[string]string // input → its output with this run's extension
 	byOutput map[string]string // fold(output) → input, for every claim of any extension
 }
@@ -82,6 +84,28 @@ func openOutputs(root, state, ext string, log *slog.Logger) (*outputs, error) {
 	return o, nil
 }
 
+// readOutputs loads the claims file, if there is one, for a dry run: no
+// file is created, locked or repaired, and new claims stay in memory.
+func readOutputs(root, state, ext string, log *slog.Logger) (*outputs, error) {
+	o := &outputs{root: root, ext: ext, log: log, dry: true,
+		byInput: make(map[string]string), byOutput: make(map[string]string)}
+	if rel, err := filepath.Rel(root, state); err == nil && filepath.IsLocal(rel) {
+		o.reserved = fold(filepath.ToSlash(rel))
+	}
+	f, err := os.Open(filepath.Join(state, claimsFile))
+	if errors.Is(err, fs.ErrNotExist) {
+		return o, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("open claims file: %w", err)
+	}
+	defer f.Close()
+	o.f = f
+	err = o.load()
+	o.f = nil
+	return o, err
+}
+
 // load reads the claims file into memory.
 func (o *outputs) load() error {
 	data, err := io.ReadAll(o.f)
@@ -101,7 +125,7 @@ func (o *outputs) load() error {
 		o.add(c)
 	}
 	tail := data[end:]
-	if len(tail) == 0 {
+	if len(tail) == 0 || o.dry {
 		return nil
 	}
 	// A crash while appending leaves a line without its newline. Appending
@@ -218,6 +242,9 @@ func (o *outputs) claim(in string) (string, error) {
 // append writes one claim to the claims file and syncs it, so the claim is
 // on disk before any output is written under its name. Called with o.mu held.
 func (o *outputs) append(c claimLine) error {
+	if o.dry {
+		return nil
+	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf) // Encode adds the newline
 	enc.SetEscapeHTML(false)

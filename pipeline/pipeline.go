@@ -501,22 +501,19 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 	if err != nil {
 		return p.settle(ctx, t, 0, "write", err)
 	}
-	if known && (rec.Changed(f.Size, f.ModTime) || rec.Output != out) {
-		// New content (or a new -format): new work. A leftover upload of
-		// the old content is of no more use.
-		if rec.UploadKey != "" && rec.State != journal.Submitted {
-			p.discard(ctx, t, rec.UploadKey)
-		}
-		known = false
+	v := p.decide(f, out, rec, known)
+	if known && v == process && rec.UploadKey != "" && rec.State != journal.Submitted {
+		// New content, or an upload never submitted whose URL may have
+		// expired since: that upload is of no more use.
+		p.discard(ctx, t, rec.UploadKey)
+		rec.UploadKey = ""
 	}
 	t.rec = rec
-	if !known {
+	if !known || rec.Changed(f.Size, f.ModTime) || rec.Output != out {
 		t.rec = journal.Record{Rel: f.Rel, Size: f.Size, ModTime: f.ModTime, Output: out, State: journal.Queued}
 	}
-	switch {
-	case !known && p.outs.upToDate(out, f):
-		// No record of it (a journal moved aside, or an output made by
-		// hand): an output newer than the input is trusted, and noted.
+	switch v {
+	case trustOutput:
 		t.rec.State = journal.Done
 		if err := p.save(t.rec); err != nil {
 			return p.settle(ctx, t, 0, "write", err)
@@ -524,14 +521,11 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 		p.skip(f, out, "output is newer than input")
 		p.settleInput(f, true)
 		return nil
-	case known && rec.State == journal.Done:
-		if p.outs.exists(out) {
-			p.skip(f, out, "done in an earlier run")
-			p.settleInput(f, true) // an earlier run may have been stopped before it could
-			return nil
-		}
-		p.log.Info("output of a file done earlier is missing; processing it again", "file", f.Rel, "output", out)
-	case known && rec.State == journal.Failed && !p.cfg.RetryFailed && !unreadableBefore(rec):
+	case doneBefore:
+		p.skip(f, out, "done in an earlier run")
+		p.settleInput(f, true) // an earlier run may have been stopped before it could
+		return nil
+	case failedBefore:
 		p.failedEarlier.Add(1)
 		args := []any{"file", f.Rel}
 		if rec.Failure != nil {
@@ -541,13 +535,12 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 		p.skip(f, out, "")
 		p.settleInput(f, false)
 		return nil
-	case known && rec.State == journal.Submitted:
+	case resumeJob:
 		n, stage, err := p.resume(ctx, t)
 		return p.settle(ctx, t, n, stage, err)
-	case known && rec.State == journal.Uploaded && rec.UploadKey != "":
-		// Uploaded but never submitted: its URL may have expired since.
-		p.discard(ctx, t, rec.UploadKey)
-		t.rec.UploadKey = ""
+	}
+	if t.rec.State == journal.Done {
+		p.log.Info("output of a file done earlier is missing; processing it again", "file", f.Rel, "output", out)
 	}
 	n, stage, err := p.process(ctx, t)
 	if errors.Is(err, ratelimit.ErrPostBudgetSpent) {
@@ -567,6 +560,39 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 		return nil
 	}
 	return p.settle(ctx, t, n, stage, err)
+}
+
+// verdict is what the journal and the output folder say to do with an
+// input, before any request.
+type verdict int
+
+const (
+	process      verdict = iota // new work, or work to start over
+	trustOutput                 // no record, but an output newer than the input: take it as done
+	doneBefore                  // done in an earlier run, and its output is there
+	failedBefore                // failed in an earlier run: skipped unless RetryFailed
+	resumeJob                   // submitted by an earlier run: poll that job
+)
+
+// decide reads what is known of input f, whose output is out: its journal
+// record rec, if known. A record of other content (size, time) or of
+// another output name is new work.
+func (p *Pipeline) decide(f watcher.File, out string, rec journal.Record, known bool) verdict {
+	known = known && !rec.Changed(f.Size, f.ModTime) && rec.Output == out
+	switch {
+	case !known && p.outs.upToDate(out, f):
+		// A journal moved aside, or an output made by hand.
+		return trustOutput
+	case !known:
+		return process
+	case rec.State == journal.Done && p.outs.exists(out):
+		return doneBefore
+	case rec.State == journal.Failed && !p.cfg.RetryFailed && !unreadableBefore(rec):
+		return failedBefore
+	case rec.State == journal.Submitted:
+		return resumeJob
+	}
+	return process
 }
 
 // skip counts f as skipped; reason, when given, is logged at debug level.

@@ -34,6 +34,12 @@ const acceptedFormats = "JPEG, PNG, WebP and TIFF"
 // of at most 6000×6000 px. Only the header is read. A refusal is a
 // [*RejectedError], never fatal.
 func (c *Client) Validate(ctx context.Context, path string) (Image, error) {
+	return Validate(ctx, path)
+}
+
+// Validate is [Client.Validate] without a client: it needs no account, as
+// for a dry run.
+func Validate(ctx context.Context, path string) (Image, error) {
 	if err := ctx.Err(); err != nil {
 		return Image{}, fmt.Errorf("validate: %w", err)
 	}

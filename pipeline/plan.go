@@ -1,0 +1,126 @@
+package pipeline
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"path/filepath"
+
+	"golang.org/x/sync/errgroup"
+
+	"hotfolder/pipeline/journal"
+	"hotfolder/watcher"
+)
+
+// What a dry run would do with an input.
+const (
+	PlanProcess    = "process"    // check, upload and submit: one POST
+	PlanResume     = "resume"     // poll the job an earlier run submitted: no POST
+	PlanDone       = "done"       // done in an earlier run, or its output is up to date: skipped
+	PlanFailed     = "failed"     // failed in an earlier run: skipped (RetryFailed takes it again)
+	PlanRejected   = "rejected"   // fails the local check: no POST
+	PlanUnnameable = "unnameable" // no output name can be given to it
+)
+
+// Planned is one input as a dry run sees it.
+type Planned struct {
+	Rel    string // input, relative to In
+	Output string // output, relative to Out
+	Action string // one of the Plan… constants
+	Reason string // why, for PlanFailed, PlanRejected and PlanUnnameable
+}
+
+// Plan is what a run would do: every input found, in the order found.
+type Plan struct {
+	Files []Planned
+	Posts int // POSTs the run would spend: one per input to process
+}
+
+// DryRun finds the inputs src hands on and says what a run with cfg would
+// do with each, sending no request and writing nothing: the claims file and
+// the journal are only read (a run that holds the journal must stop
+// first), and names new inputs would claim are worked out in memory. check
+// is the local validation; it must send nothing.
+func DryRun(ctx context.Context, cfg Config, src Source, check func(ctx context.Context, path string) error) (Plan, error) {
+	var plan Plan
+	if cfg.State == "" {
+		cfg.State = filepath.Join(cfg.Out, ".hotfolder")
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	outs, err := readOutputs(filepath.Clean(cfg.Out), cfg.State, cfg.Ext, cfg.Logger)
+	if err != nil {
+		return plan, err
+	}
+	j, err := journal.Open(filepath.Join(cfg.State, JournalFile), journal.Options{ReadOnly: true})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		j = nil // no run yet
+	case err != nil:
+		return plan, err
+	default:
+		defer j.Close()
+	}
+	p := &Pipeline{cfg: cfg, outs: outs}
+
+	files := make(chan watcher.File)
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		defer close(files)
+		return src.Run(gctx, files)
+	})
+	g.Go(func() error {
+		for f := range files {
+			pl, err := p.plan(gctx, j, f, check)
+			if err != nil {
+				return err
+			}
+			if pl.Action == PlanProcess {
+				plan.Posts++
+			}
+			plan.Files = append(plan.Files, pl)
+		}
+		return nil
+	})
+	return plan, g.Wait()
+}
+
+// plan decides f's fate as handle would, without acting on it.
+func (p *Pipeline) plan(ctx context.Context, j *journal.Journal, f watcher.File, check func(context.Context, string) error) (Planned, error) {
+	pl := Planned{Rel: f.Rel}
+	out, err := p.outs.claim(f.Rel)
+	if err != nil {
+		pl.Action, pl.Reason = PlanUnnameable, err.Error()
+		return pl, nil
+	}
+	pl.Output = out
+	var (
+		rec   journal.Record
+		known bool
+	)
+	if j != nil {
+		if rec, known, err = j.Get(f.Rel); err != nil {
+			return pl, err
+		}
+	}
+	switch p.decide(f, out, rec, known) {
+	case trustOutput, doneBefore:
+		pl.Action = PlanDone
+	case failedBefore:
+		pl.Action = PlanFailed
+		if rec.Failure != nil {
+			pl.Reason = fmt.Sprintf("%s: %s", rec.Failure.Stage, rec.Failure.Message)
+		}
+	case resumeJob:
+		pl.Action = PlanResume
+	default:
+		pl.Action = PlanProcess
+		if err := check(ctx, f.Path); err != nil {
+			pl.Action, pl.Reason = PlanRejected, err.Error()
+		}
+	}
+	return pl, nil
+}
