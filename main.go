@@ -18,6 +18,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -31,6 +32,7 @@ import (
 	"time"
 
 	"hotfolder/pipeline"
+	"hotfolder/pipeline/metrics"
 	"hotfolder/pipeline/progress"
 	"hotfolder/ratelimit"
 	"hotfolder/uploader"
@@ -106,6 +108,7 @@ type config struct {
 	keepUploads     bool
 	maxPosts        int64
 	dryRun          bool
+	metricsAddr     string
 	grace           time.Duration
 	maxDuration     time.Duration
 	onSuccess       string
@@ -297,6 +300,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&cfg.limitMargin, "limit-margin", 0.02, "safety margin added to every limit window, as a `fraction` of it (at least 20ms), so network jitter cannot crowd N+1 requests into one window")
 	fs.IntVar(&cfg.workers, "workers", 0, "files processed at once (default: enough that the POST limit, not the pool, is the bottleneck)")
 	fs.StringVar(&cfg.state, "state", "", "state `folder`: the journal of what is done, failed and in flight (default OUT/.hotfolder)")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics and a health check at /healthz (e.g. 127.0.0.1:9464)")
 	fs.BoolVar(&cfg.dryRun, "dry-run", false, "list what would be processed, the POSTs it would spend and how long that takes at the limits; send nothing, write nothing")
 	fs.Int64Var(&cfg.maxPosts, "max-posts", 0, "spend at most `N` POSTs (Adobe quota) in this run, then take no new files; 0 = no cap")
 	fs.DurationVar(&cfg.grace, "grace", time.Minute, "after a stop signal or -max-duration, how long the files in flight may take to finish before they are left, journaled, for the next run")
@@ -529,6 +533,12 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 			MediaType: cfg.mediaType,
 		},
 	}
+	var m *metrics.Metrics
+	if cfg.metricsAddr != "" {
+		// Served once the pipeline exists: its Stats are read at scrape time.
+		m = metrics.New(metrics.Options{Stats: func() pipeline.Stats { return p.Stats() }, Quota: limiter.Stats})
+		ucfg.Observer = m
+	}
 	if cfg.bgColor != nil {
 		ucfg.RemoveBackground.BackgroundColor = cfg.bgColor
 	} else if cfg.format == "jpeg" && cfg.mode == "cutout" {
@@ -611,6 +621,13 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	defer p.Close()
 	log.Debug("starting", "in", in, "out", out, "api", api, "workers", workers, "limits", cfg.limits)
 
+	if m != nil {
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, m, stderr)
+		if err != nil {
+			return sum, err
+		}
+		defer stopMetrics()
+	}
 	display.Start()
 	sum, err = p.Run(ctx)
 	display.Stop()
@@ -665,6 +682,23 @@ func dryRun(ctx context.Context, cfg config, in, out, state string, exclude []st
 	fmt.Fprintf(stdout, "At %d POSTs per %s that takes about %s, plus the last jobs' own time. Nothing was sent and nothing written.\n",
 		l.N, l.Window, took.Round(time.Second))
 	return nil
+}
+
+// serveMetrics serves m on addr until the returned function is called. A
+// port that cannot be had is a usage error: the person gave it.
+func serveMetrics(addr string, m *metrics.Metrics, stderr io.Writer) (func(), error) {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return nil, usagef("-metrics-addr %s: %v", addr, err)
+	}
+	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	go srv.Serve(ln)
+	fmt.Fprintf(stderr, "hotfolder: metrics at http://%s/metrics, health at http://%[1]s/healthz\n", ln.Addr())
+	return func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		srv.Shutdown(ctx)
+	}, nil
 }
 
 // storage opens the -storage location for adobe mode.

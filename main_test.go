@@ -923,3 +923,51 @@ func pngHeader(w, h int) []byte {
 	}
 	return b.Bytes()
 }
+
+// -metrics-addr serves Prometheus metrics and /healthz while a run goes.
+func TestMetricsEndpoint(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, "apricot.jpg"))
+	cmd, stderr := startHotfolder(t, append(fast(), "-in", in, "-out", out, "-metrics-addr", "127.0.0.1:0", "-settle", "100ms")...)
+	waitFor(t, filepath.Join(out, "apricot.png"))
+	addr := regexp.MustCompile(`metrics at (http://\S+)/metrics`).FindStringSubmatch(stderr.String())
+	if addr == nil {
+		t.Fatalf("the metrics address is not printed:\n%s", stderr)
+	}
+	get := func(path string) (int, string) {
+		resp, err := http.Get(addr[1] + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	var body string
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) { // the output appears just before the count
+		if _, body = get("/metrics"); strings.Contains(body, `hotfolder_files_finished_total{outcome="done"} 1`) {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for _, want := range []string{
+		`hotfolder_files_finished_total{outcome="done"} 1`,
+		`hotfolder_requests_total{code="202",op="submit"} 1`,
+		`hotfolder_job_duration_seconds_count{outcome="succeeded"} 1`,
+		`hotfolder_transfer_size_bytes_count{direction="up"} 1`,
+		`hotfolder_quota_limit_requests_per_second{bucket="remove-background.post"} 50`,
+		`hotfolder_healthy 1`,
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	if code, body := get("/healthz"); code != http.StatusOK || !strings.HasPrefix(body, "ok") {
+		t.Errorf("/healthz = %d %q, want 200 ok", code, body)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd); code != exitOK {
+		t.Errorf("exit status %d after a graceful stop, want 0", code)
+	}
+}
