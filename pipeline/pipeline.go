@@ -502,9 +502,9 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 		return p.settle(ctx, t, 0, "write", err)
 	}
 	v := p.decide(f, out, rec, known)
-	if known && v == process && rec.UploadKey != "" && rec.State != journal.Submitted {
-		// New content, or an upload never submitted whose URL may have
-		// expired since: that upload is of no more use.
+	if known && v == process && rec.UploadKey != "" {
+		// New content (its old job, if any, is abandoned), or an upload
+		// never submitted whose URL may have expired: of no more use.
 		p.discard(ctx, t, rec.UploadKey)
 		rec.UploadKey = ""
 	}
