@@ -11,6 +11,7 @@ package main
 
 import (
 	"context"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -32,6 +33,7 @@ import (
 	"time"
 
 	"hotfolder/pipeline"
+	"hotfolder/pipeline/logging"
 	"hotfolder/pipeline/metrics"
 	"hotfolder/pipeline/progress"
 	"hotfolder/ratelimit"
@@ -109,6 +111,8 @@ type config struct {
 	maxPosts        int64
 	dryRun          bool
 	metricsAddr     string
+	logFormat       string
+	logFile         string
 	grace           time.Duration
 	maxDuration     time.Duration
 	onSuccess       string
@@ -172,7 +176,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, context.Canceled):
 		return exitInterrupted
 	case err != nil:
-		printError(stderr, err)
+		printError(redacting{stderr, logging.NewRedactor(logging.EnvSecrets(os.Getenv))}, err)
 		return exitFatal
 	case cfg.once && stopped && sum.Pending > 0:
 		return exitInterrupted
@@ -316,6 +320,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.jobTimeout, "job-timeout", 10*time.Minute, "give up on a job Adobe has not finished after this long")
 	fs.StringVar(&cfg.progress, "progress", "auto", "progress display: auto (a bar on a terminal, stats lines otherwise), bar, lines or none")
 	fs.DurationVar(&cfg.stats, "stats", time.Minute, "interval between stats lines when not drawing a bar")
+	fs.StringVar(&cfg.logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&cfg.logFile, "log-file", "", "append the log to this `file` instead of stderr (the progress display stays on stderr)")
 	fs.BoolVar(&cfg.verbose, "v", false, "log every request and every finished file")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "print only warnings, errors and the summary")
 	fs.BoolVar(&cfg.showVersion, "version", false, "print the version and exit")
@@ -373,6 +379,11 @@ func validate(cfg *config) error {
 	case "auto", "bar", "lines", "none":
 	default:
 		return usagef("-progress %q: want auto, bar, lines or none", cfg.progress)
+	}
+	switch cfg.logFormat {
+	case "text", "json":
+	default:
+		return usagef("-log-format %q: want text or json", cfg.logFormat)
 	}
 	var err error
 	if cfg.onOK, err = pipeline.ParseAction(cfg.onSuccess, true); err != nil {
@@ -446,8 +457,9 @@ func version() string {
 	return "(devel)"
 }
 
-// newLogger logs to w (the progress display, so lines land above the bar).
-func newLogger(w io.Writer, cfg config) *slog.Logger {
+// newLogger logs to w (the progress display, so lines land above the bar),
+// with every secret redacted.
+func newLogger(w io.Writer, cfg config, secrets []string) (*slog.Logger, error) {
 	level := slog.LevelInfo
 	switch {
 	case cfg.verbose:
@@ -455,7 +467,22 @@ func newLogger(w io.Writer, cfg config) *slog.Logger {
 	case cfg.quiet:
 		level = slog.LevelWarn
 	}
-	return slog.New(slog.NewTextHandler(w, &slog.HandlerOptions{Level: level}))
+	return logging.New(w, logging.Options{Format: cfg.logFormat, Level: level, Secrets: secrets})
+}
+
+// redacting passes what is written through r, for output that does not go
+// through the logger (the summary, fatal errors). Each Write is redacted
+// whole, so callers write whole lines or reports at once.
+type redacting struct {
+	w io.Writer
+	r *logging.Redactor
+}
+
+func (rw redacting) Write(p []byte) (int, error) {
+	if _, err := io.WriteString(rw.w, rw.r.Redact(string(p))); err != nil {
+		return 0, err
+	}
+	return len(p), nil
 }
 
 // process wires the packages together and runs the pipeline.
@@ -499,6 +526,22 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	if cfg.quiet {
 		mode = "none"
 	}
+	api := cfg.api
+	if api == "auto" {
+		api = "emulator"
+		if os.Getenv("ADOBE_CLIENT_ID") != "" {
+			api = "adobe"
+		}
+	}
+	// Every secret this run knows is kept out of its logs and reports.
+	secrets := logging.EnvSecrets(os.Getenv)
+	var emuSecret string
+	if api == "emulator" {
+		emuSecret = rand.Text()
+		secrets = append(secrets, emuSecret)
+	}
+	report := redacting{stderr, logging.NewRedactor(secrets)}
+
 	var p *pipeline.Pipeline
 	limiter := ratelimit.New(prof, ratelimit.Options{Margin: cfg.limitMargin, MaxPosts: cfg.maxPosts})
 	display, err := progress.New(stderr, mode, progress.Options{
@@ -509,15 +552,20 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	if err != nil {
 		return sum, err
 	}
-	log := newLogger(display, cfg)
-
-	api := cfg.api
-	if api == "auto" {
-		api = "emulator"
-		if os.Getenv("ADOBE_CLIENT_ID") != "" {
-			api = "adobe"
+	var logTo io.Writer = display
+	if cfg.logFile != "" {
+		f, err := logging.OpenFile(cfg.logFile)
+		if err != nil {
+			return sum, usageError{fmt.Sprintf("-log-file: %v", err)}
 		}
+		defer f.Close()
+		logTo = f
 	}
+	log, err := newLogger(logTo, cfg, secrets)
+	if err != nil {
+		return sum, usageError{err.Error()}
+	}
+
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	ucfg := uploader.Config{
 		IMSURL:          cfg.imsURL,
@@ -550,7 +598,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 
 	switch api {
 	case "emulator":
-		srv, err := emulator.Start(emulator.Config{Limits: prof, Logger: log.With("component", "emulator")})
+		srv, err := emulator.Start(emulator.Config{Limits: prof, ClientSecret: emuSecret, Logger: log.With("component", "emulator")})
 		if err != nil {
 			return sum, fmt.Errorf("start the built-in emulator: %w", err)
 		}
@@ -632,7 +680,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	sum, err = p.Run(ctx)
 	display.Stop()
 	if !cfg.quiet || sum.Failed > 0 {
-		progress.WriteSummary(stderr, sum, time.Now())
+		progress.WriteSummary(report, sum, time.Now())
 	}
 	return sum, err
 }

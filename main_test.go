@@ -242,6 +242,7 @@ func TestCommandLine(t *testing.T) {
 		{"bad limit", []string{"-in", in, "-out", out, "-limit", "post=lots"}, nil, exitUsage, "want N/DURATION"},
 		{"bad limit name", []string{"-in", in, "-out", out, "-limit", "put=1/1s"}, nil, exitUsage, "unknown name"},
 		{"no deleting failures", []string{"-in", in, "-out", out, "-on-failure", "delete"}, nil, exitUsage, "want keep or move"},
+		{"bad log format", []string{"-in", in, "-out", out, "-log-format", "xml"}, nil, exitUsage, "want text or json"},
 		{"no margin", []string{"-in", in, "-out", out, "-limit-margin", "0"}, nil, exitUsage, "-limit-margin 0"},
 		{"bad profile", []string{"-in", in, "-out", out, "-limits", "medium"}, nil, exitUsage, "soft or hard"},
 		{"other op", []string{"-in", in, "-out", out, "-op", "auto-tone"}, nil, exitUsage, "only remove-background"},
@@ -969,5 +970,46 @@ func TestMetricsEndpoint(t *testing.T) {
 	cmd.Process.Signal(syscall.SIGTERM)
 	if code := exitCode(t, cmd); code != exitOK {
 		t.Errorf("exit status %d after a graceful stop, want 0", code)
+	}
+}
+
+// Logs as JSON to a file, at -v: every line is JSON, requests are there,
+// and neither the client secret, an access token nor a URL signature is.
+func TestLogFileJSONRedacted(t *testing.T) {
+	emu := startEmulator(t, fast()...)
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, "apricot.jpg"))
+	logFile := filepath.Join(t.TempDir(), "hotfolder.log")
+	r := hotfolder(t, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once", "-v",
+		"-storage", emu.url+"/storage", "-log-format", "json", "-log-file", logFile)...)...)
+	if r.code != exitOK {
+		t.Fatalf("exit status %d", r.code)
+	}
+	data, err := os.ReadFile(logFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	requests := 0
+	for _, l := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(l), &rec); err != nil {
+			t.Fatalf("not a JSON line: %q", l)
+		}
+		if rec["msg"] == "request" {
+			requests++
+		}
+	}
+	if requests < 3 {
+		t.Errorf("%d request lines at -v, want token, submit, status…", requests)
+	}
+	token := regexp.MustCompile(`eyJ[A-Za-z0-9_-]+\.[0-9a-f]{8,}`)
+	for name, text := range map[string]string{"log file": string(data), "stderr": r.stderr} {
+		if strings.Contains(text, emu.secret) || token.MatchString(text) || regexp.MustCompile(`sig=[0-9a-f]{8,}`).MatchString(text) {
+			t.Errorf("the %s shows a secret, a token or a signature:\n%s", name, text)
+		}
+	}
+	if strings.Contains(r.stderr, `"msg"`) {
+		t.Error("log lines went to stderr despite -log-file")
 	}
 }
