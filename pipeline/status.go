@@ -53,6 +53,17 @@ type StatusJob struct {
 	Resubmits int       `json:"resubmits,omitempty"`
 }
 
+// statusFailure is the failure of record r as status and the failure
+// report show it.
+func statusFailure(r journal.Record) StatusFailure {
+	f := StatusFailure{Input: r.Rel}
+	if fl := r.Failure; fl != nil {
+		f.Stage, f.HTTPStatus, f.Code, f.Message, f.Hint, f.Permanent, f.Time =
+			fl.Stage, fl.HTTPStatus, fl.Code, fl.Message, fl.Hint, fl.Permanent, fl.Time
+	}
+	return f
+}
+
 // buildStatus reads the whole journal.
 func buildStatus(j *journal.Journal, state string, now time.Time) (Status, error) {
 	st := Status{StateFolder: state, AsOf: now, Counts: map[string]int{}}
@@ -63,12 +74,7 @@ func buildStatus(j *journal.Journal, state string, now time.Time) (Status, error
 		st.Counts[string(r.State)]++
 		switch r.State {
 		case journal.Failed:
-			f := StatusFailure{Input: r.Rel}
-			if fl := r.Failure; fl != nil {
-				f.Stage, f.HTTPStatus, f.Code, f.Message, f.Hint, f.Permanent, f.Time =
-					fl.Stage, fl.HTTPStatus, fl.Code, fl.Message, fl.Hint, fl.Permanent, fl.Time
-			}
-			st.Failures = append(st.Failures, f)
+			st.Failures = append(st.Failures, statusFailure(r))
 		case journal.Queued, journal.Uploaded, journal.Submitted:
 			st.InFlight = append(st.InFlight, StatusJob{Input: r.Rel, State: string(r.State), JobID: r.JobID,
 				Submitted: r.Submitted, Resubmits: r.Resubmits})
@@ -184,12 +190,7 @@ func openFailureReport(name string) (*failureReport, error) {
 
 // add appends r's failure as one line, written whole in one write.
 func (fr *failureReport) add(r journal.Record) error {
-	f := StatusFailure{Input: r.Rel}
-	if fl := r.Failure; fl != nil {
-		f.Stage, f.HTTPStatus, f.Code, f.Message, f.Hint, f.Permanent, f.Time =
-			fl.Stage, fl.HTTPStatus, fl.Code, fl.Message, fl.Hint, fl.Permanent, fl.Time
-	}
-	line, err := json.Marshal(f)
+	line, err := json.Marshal(statusFailure(r))
 	if err != nil {
 		return err
 	}
