@@ -701,34 +701,13 @@ func dryRun(ctx context.Context, cfg config, in, out, state string, exclude []st
 	if err != nil {
 		return err
 	}
-	n := map[string]int{}
-	for _, f := range plan.Files {
-		n[f.Action]++
-		switch f.Action {
-		case pipeline.PlanProcess:
-			fmt.Fprintf(stdout, "process  %s -> %s\n", f.Rel, f.Output)
-		case pipeline.PlanResume:
-			fmt.Fprintf(stdout, "resume   %s -> %s (poll the job an earlier run submitted)\n", f.Rel, f.Output)
-		case pipeline.PlanDone:
-			fmt.Fprintf(stdout, "skip     %s: done earlier\n", f.Rel)
-		case pipeline.PlanFailed:
-			fmt.Fprintf(stdout, "skip     %s: failed earlier (%s); -retry-failed takes it again\n", f.Rel, f.Reason)
-		default:
-			fmt.Fprintf(stdout, "reject   %s: %s\n", f.Rel, f.Reason)
-		}
-	}
 	posts := plan.Posts
 	if cfg.maxPosts > 0 {
 		posts = min(posts, int(cfg.maxPosts))
 	}
 	lim := ratelimit.New(cfg.prof, ratelimit.Options{Margin: cfg.limitMargin})
-	took := time.Duration(posts) * lim.Interval(ratelimit.RemoveBackgroundPost)
 	l, _ := lim.Limit(ratelimit.RemoveBackgroundPost)
-	fmt.Fprintf(stdout, "dry run: %d to process (%d POSTs), %d to resume, %d done earlier, %d failed earlier, %d rejected locally.\n",
-		n[pipeline.PlanProcess], posts, n[pipeline.PlanResume], n[pipeline.PlanDone], n[pipeline.PlanFailed],
-		n[pipeline.PlanRejected]+n[pipeline.PlanUnnameable])
-	fmt.Fprintf(stdout, "At %d POSTs per %s that takes about %s, plus the last jobs' own time. Nothing was sent and nothing written.\n",
-		l.N, l.Window, took.Round(time.Second))
+	progress.WritePlan(stdout, plan, posts, l, time.Duration(posts)*lim.Interval(ratelimit.RemoveBackgroundPost))
 	return nil
 }
 
