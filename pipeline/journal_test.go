@@ -414,3 +414,31 @@ func TestStopAfterSourceEnded(t *testing.T) {
 		t.Errorf("summary %+v, pending %d; want the file in flight done and 4 pending", sum.Stats, sum.Pending)
 	}
 }
+
+// An input replaced by other content with an older modification time (as
+// cp -p leaves it) is new work: the journal knows it changed, whatever the
+// output's time says.
+func TestReplacedWithOlderFileIsNewWork(t *testing.T) {
+	e := newEnv(t)
+	a := e.input("a.jpg", time.Hour)
+	if _, err := e.run(e.config(1), &fakeSource{files: []watcher.File{a}}, &fakeRemote{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(a.Path, []byte("an older photo, copied with its time"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	old := time.Now().Add(-48 * time.Hour).Truncate(time.Second)
+	if err := os.Chtimes(a.Path, old, old); err != nil {
+		t.Fatal(err)
+	}
+	fi, err := os.Stat(a.Path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a2 := watcher.File{Path: a.Path, Rel: a.Rel, Size: fi.Size(), ModTime: fi.ModTime()}
+	r := &fakeRemote{}
+	sum, err := e.run(e.config(1), &fakeSource{files: []watcher.File{a2}}, r)
+	if err != nil || sum.Done != 1 || r.n("Submit") != 1 {
+		t.Errorf("summary %+v, %v, %d submits; want it processed again", sum.Stats, err, r.n("Submit"))
+	}
+}

@@ -578,12 +578,14 @@ const (
 // record rec, if known. A record of other content (size, time) or of
 // another output name is new work.
 func (p *Pipeline) decide(f watcher.File, out string, rec journal.Record, known bool) verdict {
-	known = known && !rec.Changed(f.Size, f.ModTime) && rec.Output == out
+	current := known && !rec.Changed(f.Size, f.ModTime) && rec.Output == out
 	switch {
 	case !known && p.outs.upToDate(out, f):
-		// A journal moved aside, or an output made by hand.
+		// No record at all: a journal moved aside, or an output made by
+		// hand. (With a record of other content, the content changed,
+		// whatever the times say: cp -p can bring an older mtime.)
 		return trustOutput
-	case !known:
+	case !current:
 		return process
 	case rec.State == journal.Done && p.outs.exists(out):
 		return doneBefore
