@@ -51,6 +51,9 @@ func (p *Pipeline) settleInput(f watcher.File, ok bool) {
 	switch action {
 	case Move:
 		to, err := moveInput(f.Path, filepath.Join(dir, filepath.FromSlash(f.Rel)))
+		if errors.Is(err, os.ErrNotExist) {
+			return // gone already (deleted while it was processed): nothing to move
+		}
 		if err != nil {
 			p.log.Warn("could not move input", "file", f.Rel, "to", dir, "error", err)
 			return
