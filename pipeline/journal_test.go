@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -440,5 +441,32 @@ func TestReplacedWithOlderFileIsNewWork(t *testing.T) {
 	sum, err := e.run(e.config(1), &fakeSource{files: []watcher.File{a2}}, r)
 	if err != nil || sum.Done != 1 || r.n("Submit") != 1 {
 		t.Errorf("summary %+v, %v, %d submits; want it processed again", sum.Stats, err, r.n("Submit"))
+	}
+}
+
+// An input that failed only because it could not be read is taken again
+// when it turns up again, though its size and time are the same: a chmod
+// changes neither. Other failures are skipped the next time.
+func TestUnreadableFailureIsRetried(t *testing.T) {
+	e := newEnv(t)
+	a, b := e.input("locked.jpg", time.Hour), e.input("notes.jpg", time.Hour)
+	refuse := func(_ context.Context, path string) error {
+		if strings.HasSuffix(path, "locked.jpg") {
+			return &uploader.RejectedError{Path: path, Reason: "permission denied", Err: fs.ErrPermission}
+		}
+		return &uploader.RejectedError{Path: path, Reason: "not an image"}
+	}
+	sum, err := e.run(e.config(1), &fakeSource{files: []watcher.File{a, b}}, &fakeRemote{CheckFn: refuse})
+	if err != nil || sum.Failed != 2 {
+		t.Fatalf("first run = %+v, %v", sum.Stats, err)
+	}
+	recs := e.journalRecords()
+	if recs["locked.jpg"].Failure.Permanent || !recs["notes.jpg"].Failure.Permanent {
+		t.Errorf("permanent: locked %v, notes %v; want false, true", recs["locked.jpg"].Failure.Permanent, recs["notes.jpg"].Failure.Permanent)
+	}
+	r := &fakeRemote{}
+	sum, err = e.run(e.config(1), &fakeSource{files: []watcher.File{a, b}}, r)
+	if err != nil || sum.Done != 1 || sum.FailedEarlier != 1 || r.n("Check") != 1 {
+		t.Errorf("second run = %+v, %v, %d checks; want locked.jpg taken again, notes.jpg skipped", sum.Stats, err, r.n("Check"))
 	}
 }

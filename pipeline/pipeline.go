@@ -2,8 +2,6 @@ package pipeline
 
 import (
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"io"
@@ -509,7 +507,7 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 		rec.UploadKey = ""
 	}
 	t.rec = rec
-	if !known || rec.Changed(f.Size, f.ModTime) || rec.Output != out {
+	if !current(rec, known, f, out) {
 		t.rec = journal.Record{Rel: f.Rel, Size: f.Size, ModTime: f.ModTime, Output: out, State: journal.Queued}
 	}
 	switch v {
@@ -578,14 +576,13 @@ const (
 // record rec, if known. A record of other content (size, time) or of
 // another output name is new work.
 func (p *Pipeline) decide(f watcher.File, out string, rec journal.Record, known bool) verdict {
-	current := known && !rec.Changed(f.Size, f.ModTime) && rec.Output == out
 	switch {
 	case !known && p.outs.upToDate(out, f):
 		// No record at all: a journal moved aside, or an output made by
 		// hand. (With a record of other content, the content changed,
 		// whatever the times say: cp -p can bring an older mtime.)
 		return trustOutput
-	case !current:
+	case !current(rec, known, f, out):
 		return process
 	case rec.State == journal.Done && p.outs.exists(out):
 		return doneBefore
@@ -595,6 +592,12 @@ func (p *Pipeline) decide(f watcher.File, out string, rec journal.Record, known 
 		return resumeJob
 	}
 	return process
+}
+
+// current reports whether rec, if known, is about input f as it is now,
+// with output out: otherwise the input is new work.
+func current(rec journal.Record, known bool, f watcher.File, out string) bool {
+	return known && !rec.Changed(f.Size, f.ModTime) && rec.Output == out
 }
 
 // skip counts f as skipped; reason, when given, is logged at debug level.
@@ -644,9 +647,9 @@ func (p *Pipeline) settle(ctx context.Context, t *task, n int64, stage string, e
 	}
 	t.rec.State = journal.Failed
 	t.rec.Failure = failureOf(stage, err, now)
-	if stage == "check" && !readable(f.Path) {
-		// Fixed by a chmod, which leaves size and time alone: the next
-		// sighting must try again rather than skip it as failed.
+	if stage == "check" && (errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist)) {
+		// Fixed by a chmod (or putting it back), which leaves size and
+		// time alone: the next sighting must try again, not skip it.
 		t.rec.Failure.Permanent = false
 	}
 	if jerr := p.save(t.rec); jerr != nil {
@@ -848,11 +851,11 @@ func (p *Pipeline) writtenSince(out string, since time.Time) (int64, string, boo
 	if err != nil || !fi.Mode().IsRegular() || fi.ModTime().Before(since) {
 		return 0, "", false
 	}
-	h := sha256.New()
-	if _, err := io.Copy(h, fl); err != nil {
+	sum, err := sha256Hex(fl)
+	if err != nil {
 		return 0, "", false
 	}
-	return fi.Size(), hex.EncodeToString(h.Sum(nil)), true
+	return fi.Size(), sum, true
 }
 
 // discard deletes an uploaded input, best effort: it runs even while the
@@ -905,16 +908,6 @@ type hintedError struct {
 func (e *hintedError) Error() string { return e.err.Error() }
 func (e *hintedError) Unwrap() error { return e.err }
 func (e *hintedError) Hint() string  { return e.hint }
-
-// readable reports whether the file at path can be opened for reading.
-func readable(path string) bool {
-	f, err := os.Open(path)
-	if err != nil {
-		return false
-	}
-	f.Close()
-	return true
-}
 
 // unreadableBefore reports whether r failed only because its file could not
 // be read: that is retried whenever the file turns up again.

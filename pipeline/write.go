@@ -117,8 +117,13 @@ func (t *tempFile) hash(size int64) (string, error) {
 	if _, err := t.f.Seek(0, io.SeekStart); err != nil {
 		return "", err
 	}
+	return sha256Hex(io.LimitReader(t.f, size))
+}
+
+// sha256Hex returns the SHA-256 of what r holds, hex-encoded.
+func sha256Hex(r io.Reader) (string, error) {
 	h := sha256.New()
-	if _, err := io.Copy(h, io.LimitReader(t.f, size)); err != nil {
+	if _, err := io.Copy(h, r); err != nil {
 		return "", err
 	}
 	return hex.EncodeToString(h.Sum(nil)), nil

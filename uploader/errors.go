@@ -434,9 +434,14 @@ type RejectedError struct {
 	Path       string // the input file
 	Reason     string // what is wrong
 	Suggestion string // what to do; returned by Hint
+	Err        error  // the file system's error, when the file could not be opened or read
 }
 
 func (e *RejectedError) Error() string { return "validate: " + e.Reason }
+
+// Unwrap returns Err, so errors.Is(err, fs.ErrPermission) tells a file
+// hotfolder may not read.
+func (e *RejectedError) Unwrap() error { return e.Err }
 
 // Hint says what to do about the input.
 func (e *RejectedError) Hint() string { return e.Suggestion }

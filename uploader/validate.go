@@ -46,19 +46,19 @@ func Validate(ctx context.Context, path string) (Image, error) {
 	f, err := os.Open(path)
 	switch {
 	case errors.Is(err, fs.ErrPermission):
-		return Image{}, &RejectedError{Path: path, Reason: "hotfolder is not allowed to read the file (permission denied)",
+		return Image{}, &RejectedError{Path: path, Err: err, Reason: "hotfolder is not allowed to read the file (permission denied)",
 			Suggestion: fmt.Sprintf("let the user hotfolder runs as (uid %d) read it, e.g. chmod a+r on the file, then drop it in again", os.Geteuid())}
 	case errors.Is(err, fs.ErrNotExist):
-		return Image{}, &RejectedError{Path: path, Reason: "the file was removed or renamed before it could be processed",
+		return Image{}, &RejectedError{Path: path, Err: err, Reason: "the file was removed or renamed before it could be processed",
 			Suggestion: "nothing to do if that was meant; otherwise put it back"}
 	case err != nil:
-		return Image{}, &RejectedError{Path: path, Reason: fmt.Sprintf("cannot open the file: %v", err),
+		return Image{}, &RejectedError{Path: path, Err: err, Reason: fmt.Sprintf("cannot open the file: %v", err),
 			Suggestion: "check that the file still exists and that hotfolder may read it"}
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return Image{}, &RejectedError{Path: path, Reason: fmt.Sprintf("cannot read the file: %v", err),
+		return Image{}, &RejectedError{Path: path, Err: err, Reason: fmt.Sprintf("cannot read the file: %v", err),
 			Suggestion: "check that hotfolder may read the file"}
 	}
 	if !st.Mode().IsRegular() {
@@ -87,7 +87,7 @@ func inspect(r io.ReaderAt, size int64) (Image, *RejectedError) {
 	head := make([]byte, 512)
 	n, err := r.ReadAt(head, 0)
 	if err != nil && err != io.EOF {
-		return Image{}, &RejectedError{Reason: fmt.Sprintf("cannot read the file: %v", err),
+		return Image{}, &RejectedError{Err: err, Reason: fmt.Sprintf("cannot read the file: %v", err),
 			Suggestion: "check that hotfolder may read the file"}
 	}
 	contentType := sniff(head[:n])

@@ -11,6 +11,7 @@ import (
 	"image/jpeg"
 	"image/png"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -161,6 +162,9 @@ func TestValidateUnreadable(t *testing.T) {
 			t.Errorf("%s: error %v, want a *RejectedError", p, err)
 		} else if !strings.Contains(rej.Reason, reason) {
 			t.Errorf("%s: reason %q, want it to say %q", p, rej.Reason, reason)
+		}
+		if gone := reason == "removed or renamed"; errors.Is(err, fs.ErrNotExist) != gone {
+			t.Errorf("%s: errors.Is(err, fs.ErrNotExist) = %v, want %v", p, !gone, gone)
 		}
 	}
 	// Permission denied is shown end to end (main's mixed-folder test), as
