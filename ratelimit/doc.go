@@ -20,4 +20,9 @@
 // below 10%), which then climbs back by 5% of the limit per quiet window.
 // Rates only change between grants, never shorten the spacing below one
 // interval, and so never break the property above.
+//
+// Adobe's windows outlive the process. [Set.OnGrant] reports each grant
+// before the request goes out, for the caller to journal; [Set.Restore]
+// hands the recent ones to the next process, which then resumes the pacing
+// where the last one stopped instead of starting with an empty window.
 package ratelimit

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -76,6 +77,11 @@ var ErrPostBudgetSpent = errors.New("ratelimit: the POST budget of this run (-ma
 // Most callers want Wait before each request and Throttled on each 429.
 // [Set.Stats] reports who is waiting, for a progress display.
 //
+// Adobe's windows do not restart with the process: a run started right
+// after a killed one would add up to N requests to the window the killed run
+// was still filling. To resume its pacing, journal each grant [Set.OnGrant]
+// reports and hand the recent ones to [Set.Restore] in the next process.
+//
 // The zero value has no buckets: Wait reports every bucket unknown. Use
 // [New]. A Set is safe for concurrent use by multiple goroutines.
 type Set struct {
@@ -89,11 +95,14 @@ type Set struct {
 	now      func() time.Time
 	newTimer func(d time.Duration) (<-chan time.Time, func() bool)
 	rand     func() float64
+
+	onGrant atomic.Pointer[func(Bucket, time.Time)] // see OnGrant; nil if none
 }
 
 // bucket is one quota's limiter and 429 state.
 type bucket struct {
 	limit    Limit
+	span     time.Duration // Window+margin: the least time any N+1 grants span
 	interval time.Duration
 	full     rate.Limit // the rate when not slowed: one per interval
 
@@ -101,7 +110,8 @@ type bucket struct {
 	lim         *rate.Limiter // replaced by reset
 	pausedUntil time.Time
 	paused      chan struct{} // closed (and replaced) when queued slots are taken back
-	lastGrant   time.Time     // the latest slot a caller got through with
+	lastGrant   time.Time     // the latest slot a caller got through with, or restored request
+	resumeAt    time.Time     // no grant before this, for the restored requests' window
 	streak      int           // consecutive 429s, for the back-off
 	throttles   int64
 	waited      time.Duration
@@ -175,6 +185,7 @@ func New(p Profile, opt Options) *Set {
 		interval := (l.Window + margin + time.Duration(l.N) - 1) / time.Duration(l.N)
 		s.buckets[b] = &bucket{
 			limit:    l,
+			span:     l.Window + margin,
 			interval: interval,
 			lim:      rate.NewLimiter(rate.Every(interval), 1),
 			full:     rate.Every(interval),
@@ -226,25 +237,39 @@ func (s *Set) Wait(ctx context.Context, b Bucket) error {
 		return ErrPostBudgetSpent
 	}
 	w, id := bk.enter(s.now())
-	err := s.wait(ctx, bk, w)
+	at, err := s.wait(ctx, bk, w)
 	bk.leave(id, s.now())
-	if err != nil && post {
-		s.posts.Add(-1) // not granted: it does not count
+	if err != nil {
+		if post {
+			s.posts.Add(-1) // not granted: it does not count
+		}
+		return err
 	}
-	return err
+	// Outside the lock: the callback may write to disk, and the bucket's
+	// other callers must not queue behind it.
+	if fn := s.onGrant.Load(); fn != nil {
+		(*fn)(b, at)
+	}
+	return nil
 }
 
-func (s *Set) wait(ctx context.Context, bk *bucket, w *waiter) error {
+// wait queues w on bk until its slot comes and returns the slot's time.
+func (s *Set) wait(ctx context.Context, bk *bucket, w *waiter) (time.Time, error) {
 	for {
 		// Check for a pause and queue under one lock, so that a pause
 		// beginning now either is seen here or takes the slot back.
 		bk.mu.Lock()
 		now := s.now()
-		if until := bk.pausedUntil; now.Before(until) {
+		// Restore's hold is waited out like a pause rather than set in
+		// lim: x/time/rate takes a reservation dated after now as made
+		// now, so it cannot keep the next slot further off than one
+		// interval. Unlike a pause, the hold is no 429: Stats and the
+		// back-off streak ignore it.
+		if until := later(bk.pausedUntil, bk.resumeAt); now.Before(until) {
 			bk.mu.Unlock()
 			// Wait it out, then look again: the pause may have grown.
 			if err := s.sleep(ctx, until.Sub(now), nil); err != nil {
-				return err
+				return time.Time{}, err
 			}
 			continue
 		}
@@ -267,10 +292,109 @@ func (s *Set) wait(ctx context.Context, bk *bucket, w *waiter) error {
 			bk.reset()
 		}
 		bk.mu.Unlock()
-		if err != nil || kept {
-			return err
+		if err != nil {
+			return time.Time{}, err
+		}
+		if kept {
+			return w.at, nil
 		}
 	}
+}
+
+// OnGrant makes fn be called once for each successful [Set.Wait], with the
+// bucket and the time of the slot granted, before Wait returns: a caller
+// that journals grants for [Set.Restore] can make each durable before the
+// request goes out. fn replaces any earlier callback; nil removes it.
+//
+// fn runs in the goroutine of the Wait it reports, outside every lock, so
+// it may call the Set, and a slow fn (an fsync) delays that one request, not
+// the others on its bucket. It must be safe for concurrent use: Waits call
+// it from their own goroutines, not necessarily in the order of their
+// slots. A Wait that fails (ctx done, POST budget spent) reports nothing.
+// [Set.Stats] no longer counts a caller as waiting once its fn is called.
+//
+// The slot's time precedes the request's departure by fn's own time and
+// the timer's lateness; the margin absorbs such small gaps, as it does
+// network jitter.
+func (s *Set) OnGrant(fn func(b Bucket, at time.Time)) {
+	if fn == nil {
+		s.onGrant.Store(nil)
+		return
+	}
+	s.onGrant.Store(&fn)
+}
+
+// Restore tells b about requests an earlier process sent on it, at the
+// times in grants: any order, and an equal time counts once (b never grants
+// two slots at one instant, so it is one request journaled twice). b's next
+// grant then comes no sooner than one interval (slowed, if b is) after the
+// latest of them, nor sooner than keeps every window of length
+// Window+margin at N requests or fewer, theirs and b's together: with N or
+// more restored, no sooner than the Nth-latest + Window + margin. Requests
+// older than that change nothing; nor does a bucket s does not have.
+//
+// The window bound looks past the Nth-latest too: b's next grants may come
+// one full interval apart, so if the earlier run sent its last requests
+// closer together than that (it ran with looser limits), a later one may
+// bind instead, for b's second grant or its third.
+//
+// If the latest request lies ahead of the clock (the clock stepped back
+// since the earlier run), all of them are moved back together until it is
+// now, as if that run had just stopped: b then waits at most Window+margin.
+//
+// Restore is meant for the start of a run, before the first Wait on b: it
+// counts the restored requests against the window, but not b's own grants.
+// It is safe at any time, though: callers already queued give their slots
+// back and queue again behind it. Restored requests do not count against
+// Options.MaxPosts, which caps this run's own.
+func (s *Set) Restore(b Bucket, grants []time.Time) {
+	bk := s.buckets[b]
+	if bk == nil || len(grants) == 0 {
+		return
+	}
+	recent := latest(grants, bk.limit.N)
+	bk.mu.Lock()
+	defer bk.mu.Unlock()
+	now := s.now()
+	if skew := recent[len(recent)-1].Sub(now); skew > 0 {
+		for i := range recent {
+			recent[i] = recent[i].Add(-skew)
+		}
+	}
+	last, resume := recent[len(recent)-1], bk.resumeAfter(recent)
+	moved := last.After(bk.lastGrant)
+	held := resume.After(later(bk.resumeAt, now))
+	bk.lastGrant = later(bk.lastGrant, last)
+	bk.resumeAt = later(bk.resumeAt, resume)
+	if moved || held {
+		// Take back the queued slots, which may lie inside the hold or
+		// within an interval of the restored request: their callers queue
+		// again behind both.
+		bk.reset()
+	}
+}
+
+// latest returns the n latest distinct times of ts, oldest first, in a new
+// slice.
+func latest(ts []time.Time, n int) []time.Time {
+	ts = slices.SortedFunc(slices.Values(ts), time.Time.Compare)
+	ts = slices.CompactFunc(ts, time.Time.Equal)
+	return ts[max(0, len(ts)-n):]
+}
+
+// resumeAfter returns the earliest time b's first grant may come after the
+// requests in recent (at most N of them, oldest first) so that no N+1 of
+// them and b's grants span less than Window+margin. b's i-th grant (from 1)
+// must come Window+margin after the request N before it, restored for
+// i ≤ N, and comes at least i−1 full intervals after its first: b never
+// spaces grants closer, whatever its rate does meanwhile.
+func (bk *bucket) resumeAfter(recent []time.Time) time.Time {
+	var at time.Time
+	for j, r := range recent {
+		i := j + bk.limit.N - len(recent) + 1
+		at = later(at, r.Add(bk.span-time.Duration(i-1)*bk.interval))
+	}
+	return at
 }
 
 // sleep blocks for d or until wake is closed (a nil wake never is), or
