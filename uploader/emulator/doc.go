@@ -50,4 +50,22 @@
 // emulator with a fake clock. Image processing itself runs at real speed in
 // background goroutines; a job reports running until both its simulated
 // latency has passed on that clock and its processing has finished.
+//
+// # Persistence
+//
+// With a [Config].Dir the emulator answers for the jobs of the earlier
+// emulators on that directory, as Adobe answers for a job whatever became
+// of the client that submitted it. Every job is saved (written to a
+// temporary file, synced, renamed) under Dir/jobs before its 202 and again
+// when it ends; the next emulator on Dir loads them: finished ones report
+// the same status and result, unfinished ones (the process was killed, or
+// Close stopped them) are run again with their original creation time and
+// latency. The URL-signing secret and [Server.ID] are kept in Dir too, so
+// URLs signed before a restart still verify after it, and a job whose
+// source is one of the emulator's own storage URLs reads its input from
+// the storage folder rather than from the port the URL names, which may
+// belong to a dead process. Job files (and results) are deleted once the
+// results expire ([Config].ResultTTL), at run time and at start. An
+// exclusive lock on Dir/lock keeps a second emulator off the directory
+// ([ErrDirInUse]). Stats are not kept: they count what one process saw.
 package emulator

@@ -11,7 +11,6 @@ import (
 	"net"
 	"net/http"
 	"os"
-	"path/filepath"
 	"runtime"
 	"strings"
 	"sync"
@@ -44,6 +43,13 @@ type Config struct {
 	TokenTTL time.Duration
 	// Dir keeps uploads, downloaded inputs and results. Empty: a temporary
 	// directory that Close removes.
+	//
+	// A given Dir is persistent: it also keeps the emulator's identity
+	// ([Server.ID]), the secret that signs its URLs and every job, so that
+	// the next emulator on it answers for the jobs of the earlier ones
+	// (unfinished ones are run again) and accepts the URLs they signed.
+	// Only one emulator at a time may use it ([ErrDirInUse]); Close leaves
+	// it in place.
 	Dir string
 	// Workers bounds how many images are processed at once. Default
 	// runtime.NumCPU().
@@ -84,7 +90,9 @@ type Faults struct {
 	// a runtime_error entry in errorDetails.
 	JobFailureRate float64
 	// Intercept, when set, sees every request first; returning true means
-	// it has answered and the emulator does nothing more (tests).
+	// it has answered and the emulator does nothing more (tests). A job
+	// whose source is one of the emulator's own storage URLs reads it from
+	// the storage folder, with no request for Intercept to see.
 	Intercept func(w http.ResponseWriter, r *http.Request) bool
 }
 
@@ -101,7 +109,11 @@ type Server struct {
 	hc      *http.Client
 	dir     string
 	tempDir bool
-	secret  []byte // signs storage and result URLs
+	// persistent: jobs are saved in dir and outlive the process (Config.Dir given).
+	persistent bool
+	lock       *os.File // holds dir's lock while persistent
+	id         string
+	secret     []byte // signs storage and result URLs
 
 	ctx    context.Context // cancelled by Close: stops queued and fetching jobs
 	cancel context.CancelFunc
@@ -123,7 +135,10 @@ type Server struct {
 }
 
 // New returns an emulator that is not yet listening: use [Server.Serve] or
-// [Server.Handler]. Its directories are created now.
+// [Server.Handler]. Its directories are created now. With a Config.Dir an
+// earlier emulator used, New loads that emulator's jobs and starts running
+// again those it had not finished; it fails with [ErrDirInUse] while
+// another emulator uses the Dir.
 func New(cfg Config) (*Server, error) {
 	if cfg.ClientID == "" {
 		cfg.ClientID = randomHex(16)
@@ -159,18 +174,9 @@ func New(cfg Config) (*Server, error) {
 		hc = &http.Client{Timeout: 5 * time.Minute}
 	}
 
-	dir, temp := cfg.Dir, false
-	if dir == "" {
-		d, err := os.MkdirTemp("", "hotfolder-emulator-")
-		if err != nil {
-			return nil, fmt.Errorf("emulator: %w", err)
-		}
-		dir, temp = d, true
-	}
-	for _, sub := range []string{storageDir, resultsDir, workDir} {
-		if err := os.MkdirAll(filepath.Join(dir, sub), 0o755); err != nil {
-			return nil, fmt.Errorf("emulator: %w", err)
-		}
+	st, err := openDir(cfg.Dir)
+	if err != nil {
+		return nil, err
 	}
 
 	windows := make(map[ratelimit.Bucket]*ratelimit.Window)
@@ -181,24 +187,45 @@ func New(cfg Config) (*Server, error) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	s := &Server{
-		cfg:     cfg,
-		now:     cfg.Now,
-		log:     log,
-		hc:      hc,
-		dir:     dir,
-		tempDir: temp,
-		secret:  []byte(randomHex(32)),
-		ctx:     ctx,
-		cancel:  cancel,
-		sem:     make(chan struct{}, cfg.Workers),
-		rng:     rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
-		tokens:  make(map[string]time.Time),
-		windows: windows,
-		jobs:    make(map[string]*job),
-		objects: make(map[string]object),
-		stats:   newStats(),
+		cfg:        cfg,
+		now:        cfg.Now,
+		log:        log,
+		hc:         hc,
+		dir:        st.dir,
+		tempDir:    st.temp,
+		persistent: !st.temp,
+		lock:       st.lock,
+		id:         st.id,
+		secret:     st.secret,
+		ctx:        ctx,
+		cancel:     cancel,
+		sem:        make(chan struct{}, cfg.Workers),
+		rng:        rand.New(rand.NewPCG(cfg.Seed, cfg.Seed^0x9e3779b97f4a7c15)),
+		tokens:     make(map[string]time.Time),
+		windows:    windows,
+		jobs:       make(map[string]*job),
+		objects:    make(map[string]object),
+		stats:      newStats(),
+	}
+	if s.persistent {
+		s.resume()
 	}
 	return s, nil
+}
+
+// resume loads the jobs saved in the directory, clears what a killed
+// process left half-done, and runs again the jobs that had not finished.
+func (s *Server) resume() {
+	unfinished := s.loadJobs(s.now())
+	s.removeLeftovers()
+	s.stats.Resumed = len(unfinished)
+	if len(s.jobs) > 0 {
+		s.log.Info("emulator loaded the jobs of its earlier runs", "dir", s.dir, "jobs", len(s.jobs), "resumed", len(unfinished))
+	}
+	for _, j := range unfinished {
+		s.wg.Add(1)
+		go s.run(j)
+	}
 }
 
 // Start returns an emulator serving on a free port of 127.0.0.1.
@@ -288,6 +315,13 @@ func (s *Server) PhotoshopAPIURL() string { return s.URL() }
 // StorageURL returns the upload store's base URL, for [NewStore].
 func (s *Server) StorageURL() string { return s.URL() + "/storage" }
 
+// ID identifies the emulator's job store, as 16 hex digits: the same for
+// every emulator on one Config.Dir (it is created with the Dir's first
+// use and kept in it), and random for each emulator on a temporary
+// directory. A client that records it with its jobs can tell whether a
+// later emulator can answer for them.
+func (s *Server) ID() string { return s.id }
+
 // Credentials returns the client id (also the API key) and secret the
 // emulator accepts.
 func (s *Server) Credentials() (clientID, clientSecret string) {
@@ -296,7 +330,9 @@ func (s *Server) Credentials() (clientID, clientSecret string) {
 
 // Close stops serving, cancels jobs waiting for a worker or still fetching
 // their input, waits for the rest, and removes the directory if it was a
-// temporary one. It is safe to call more than once.
+// temporary one. In a persistent Config.Dir the cancelled jobs stay
+// unfinished, to be run by the next emulator on it, and Close releases the
+// Dir without removing it. It is safe to call more than once.
 func (s *Server) Close() error {
 	s.mu.Lock()
 	if s.closed {
@@ -314,6 +350,9 @@ func (s *Server) Close() error {
 	s.wg.Wait()
 	if s.tempDir {
 		errs = append(errs, os.RemoveAll(s.dir))
+	}
+	if s.lock != nil {
+		errs = append(errs, s.lock.Close()) // after the jobs' last saves
 	}
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("emulator: close: %w", err)

@@ -8,6 +8,7 @@ import (
 	"image/color"
 	"image/png"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -52,7 +53,13 @@ type fixture struct {
 // exactly 10 s unless cfg says otherwise, and limits are off unless set.
 func start(t *testing.T, cfg Config) *fixture {
 	t.Helper()
-	c := newClock()
+	return startWith(t, cfg, newClock(), nil)
+}
+
+// startWith is start on the clock c (shared by emulators that follow one
+// another on a Dir), serving on l when it is not nil.
+func startWith(t *testing.T, cfg Config, c *clock, l net.Listener) *fixture {
+	t.Helper()
 	cfg.Now = c.Now
 	if cfg.MinLatency == 0 && cfg.MaxLatency == 0 {
 		cfg.MinLatency, cfg.MaxLatency = 10*time.Second, 10*time.Second
@@ -60,7 +67,7 @@ func start(t *testing.T, cfg Config) *fixture {
 	if cfg.Limits == nil {
 		cfg.Limits = ratelimit.Profile{}
 	}
-	s, err := Start(cfg)
+	s, err := serveOn(cfg, l)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -73,6 +80,21 @@ func start(t *testing.T, cfg Config) *fixture {
 	f.key, _ = s.Credentials()
 	f.token = f.getToken()
 	return f
+}
+
+// serveOn is Start, or New serving on l when l is not nil.
+func serveOn(cfg Config, l net.Listener) (*Server, error) {
+	if l == nil {
+		return Start(cfg)
+	}
+	s, err := New(cfg)
+	if err != nil {
+		l.Close()
+		return nil, err
+	}
+	s.setBase(l.Addr()) // now, not when the goroutine gets to Serve
+	go s.Serve(l)
+	return s, nil
 }
 
 func (f *fixture) getToken() string {

@@ -4,10 +4,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"hotfolder/uploader/emulator/cutout"
@@ -23,6 +25,7 @@ const maxInput = 5 << 30
 type job struct {
 	id         string
 	spec       jobSpec
+	key        string // storage key when spec.source is an own storage URL, else ""
 	created    time.Time
 	latency    time.Duration
 	injectFail bool
@@ -39,6 +42,9 @@ type job struct {
 type jobFailure struct {
 	Code    string `json:"errorCode"`
 	Message string `json:"message"`
+	// interrupted: Close stopped the job before it could run, which says
+	// nothing about the job; a persistent emulator runs it again later.
+	interrupted bool
 }
 
 func (f *jobFailure) Error() string { return f.Code + ": " + f.Message }
@@ -47,12 +53,20 @@ func failf(code, format string, args ...any) *jobFailure {
 	return &jobFailure{Code: code, Message: fmt.Sprintf(format, args...)}
 }
 
+// cutOff is the failure of a job that Close stopped before it ran.
+func cutOff() *jobFailure {
+	f := failf("runtime_error", "the emulator shut down before the job ran")
+	f.interrupted = true
+	return f
+}
+
 // submitRemoveBackground answers POST /v2/remove-background.
 func (s *Server) submitRemoveBackground(w http.ResponseWriter, r *http.Request) {
 	spec, ok := parseRemoveBackground(w, r)
 	if !ok {
 		return
 	}
+	key := s.ownKey(spec.source)
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
@@ -64,16 +78,29 @@ func (s *Server) submitRemoveBackground(w http.ResponseWriter, r *http.Request) 
 	j := &job{
 		id:         "urn:ff:jobs:emulator:" + uuid(),
 		spec:       spec,
+		key:        key,
 		created:    now,
 		latency:    s.cfg.MinLatency + time.Duration(s.rng.Int64N(int64(s.cfg.MaxLatency-s.cfg.MinLatency)+1)),
 		injectFail: s.roll(s.cfg.Faults.JobFailureRate),
 		done:       make(chan struct{}),
 	}
 	s.jobs[j.id] = j
-	s.stats.Jobs++
-	s.stats.PostsPerSource[sourceKey(spec.source)]++
 	s.wg.Add(1)
 	s.mu.Unlock()
+	// Saved before the 202: a job the client has heard of outlives a crash.
+	if err := s.saveJob(j, false); err != nil {
+		s.mu.Lock()
+		delete(s.jobs, j.id)
+		s.mu.Unlock()
+		s.wg.Done()
+		s.log.Error("emulator cannot record a job", "err", err)
+		writeAPIError(w, http.StatusInternalServerError, "runtime_error", "the job could not be recorded")
+		return
+	}
+	s.count(func(st *Stats) {
+		st.Jobs++
+		st.PostsPerSource[sourceKey(spec.source)]++
+	})
 	go s.run(j)
 	writeJSON(w, http.StatusAccepted, struct {
 		JobID     string `json:"jobId"`
@@ -90,10 +117,16 @@ func sourceKey(source string) string {
 	return u.Path
 }
 
-// run processes j and records the outcome.
+// run processes j and records the outcome. A job Close cut off in a
+// persistent directory is left unfinished, on disk as in memory, for the
+// next emulator to run.
 func (s *Server) run(j *job) {
 	defer s.wg.Done()
 	name, mediaType, fail := s.process(j)
+	if fail != nil && fail.interrupted && s.persistent {
+		s.log.Debug("emulator job left for the next run", "job", j.id)
+		return
+	}
 	s.mu.Lock()
 	j.finished = s.now()
 	j.result, j.mediaType, j.failure = name, mediaType, fail
@@ -103,6 +136,11 @@ func (s *Server) run(j *job) {
 		s.stats.JobsSucceeded++
 	}
 	s.mu.Unlock()
+	// Saved before anyone sees the outcome, so that the next emulator
+	// reports the same one (and the same result URL).
+	if err := s.saveJob(j, true); err != nil {
+		s.log.Error("emulator cannot record a job's outcome; the next run will run it again", "job", j.id, "err", err)
+	}
 	close(j.done)
 	if fail != nil {
 		s.log.Debug("emulator job failed", "job", j.id, "code", fail.Code, "message", fail.Message)
@@ -124,14 +162,18 @@ func (s *Server) process(j *job) (name, mediaType string, fail *jobFailure) {
 	case s.sem <- struct{}{}:
 		defer func() { <-s.sem }()
 	case <-s.ctx.Done():
-		return "", "", failf("runtime_error", "the emulator shut down before the job ran")
+		return "", "", cutOff()
+	}
+	// Both cases are ready when Close cancels while a slot frees up:
+	// start nothing new then.
+	if s.ctx.Err() != nil {
+		return "", "", cutOff()
 	}
 
-	in, fail := s.fetch(j.spec.source)
+	in, fail := s.openInput(j)
 	if fail != nil {
 		return "", "", fail
 	}
-	defer os.Remove(in.Name())
 	defer in.Close()
 	src, format, err := cutout.Decode(in, maxSide)
 	if fail := decodeFailure(err); fail != nil {
@@ -195,15 +237,63 @@ func decodeFailure(err error) *jobFailure {
 	return failf("input_unreadable", "the input image could not be decoded: %v", err)
 }
 
+// openInput opens j's input, positioned at its start: straight from the
+// storage folder when the source is one of the emulator's own storage
+// URLs, downloaded otherwise. Closing it removes a downloaded copy.
+func (s *Server) openInput(j *job) (io.ReadSeekCloser, *jobFailure) {
+	if j.key == "" {
+		return s.fetch(j.spec.source)
+	}
+	f, err := os.Open(s.objectPath(j.key))
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, failf("input_fetch_failed", "the input %s is no longer in the emulator's upload store (it was deleted)", redact(j.spec.source))
+	}
+	if err != nil {
+		return nil, failf("input_fetch_failed", "the input %s could not be read from the emulator's upload store: %v", redact(j.spec.source), err)
+	}
+	return f, nil
+}
+
+// ownKey returns the storage key of source when it is a storage URL this
+// emulator signed and that has not expired, whatever host and port it
+// names: an earlier process on the same Dir signed with the same secret,
+// and its port is gone. "" means source is fetched over HTTP.
+func (s *Server) ownKey(source string) string {
+	u, err := url.Parse(source)
+	if err != nil || !strings.HasPrefix(u.EscapedPath(), storagePrefix) {
+		return ""
+	}
+	key, ok := storageKeyOf(u)
+	if !ok || s.checkSigned(u.Query(), storagePrefix, key) != nil {
+		return ""
+	}
+	return key
+}
+
+// tempInput is a downloaded input; Close removes it.
+type tempInput struct{ *os.File }
+
+func (t tempInput) Close() error {
+	err := t.File.Close()
+	os.Remove(t.Name())
+	return err
+}
+
 // fetch downloads a job's input to a temporary file, positioned at its
 // start. Messages name the URL without its query, which holds a signature.
-func (s *Server) fetch(source string) (*os.File, *jobFailure) {
+func (s *Server) fetch(source string) (io.ReadSeekCloser, *jobFailure) {
 	shown := redact(source)
 	req, err := http.NewRequestWithContext(s.ctx, http.MethodGet, source, nil)
 	if err != nil {
 		return nil, failf("input_fetch_failed", "the input could not be downloaded from %s: %v", shown, err)
 	}
 	resp, err := s.hc.Do(req)
+	if s.ctx.Err() != nil {
+		if err == nil {
+			resp.Body.Close()
+		}
+		return nil, cutOff()
+	}
 	if err != nil {
 		var ue *url.Error
 		if errors.As(err, &ue) {
@@ -229,9 +319,12 @@ func (s *Server) fetch(source string) (*os.File, *jobFailure) {
 	if err != nil {
 		f.Close()
 		os.Remove(f.Name())
+		if s.ctx.Err() != nil {
+			return nil, cutOff()
+		}
 		return nil, failf("input_fetch_failed", "the input could not be downloaded from %s: %v", shown, err)
 	}
-	return f, nil
+	return tempInput{f}, nil
 }
 
 // redact drops a URL's query (signatures) for messages.
@@ -317,24 +410,21 @@ func maxTime(a, b time.Time) time.Time {
 	return b
 }
 
-// sweep forgets finished jobs, and deletes their results, once their
-// results have expired; at most once a minute. Call with s.mu held.
+// sweep forgets finished jobs, and deletes their results and files, once
+// their results have expired; at most once a minute. Call with s.mu held.
 func (s *Server) sweep(now time.Time) {
 	if now.Sub(s.swept) < time.Minute {
 		return
 	}
 	s.swept = now
-	for id, j := range s.jobs {
+	for _, j := range s.jobs {
 		select {
 		case <-j.done:
 		default:
 			continue
 		}
 		if now.After(j.modified().Add(s.cfg.ResultTTL)) {
-			delete(s.jobs, id)
-			if j.result != "" {
-				os.Remove(filepath.Join(s.dir, resultsDir, j.result))
-			}
+			s.forget(j)
 		}
 	}
 }

@@ -32,6 +32,10 @@ type Stats struct {
 	// JobsFailed those whose processing has ended that way (a job's status
 	// may still say running until its simulated latency has passed).
 	Jobs, JobsSucceeded, JobsFailed int
+	// Resumed counts jobs that an earlier emulator on the same Config.Dir
+	// accepted but did not finish, which this one ran again; their
+	// outcomes count in JobsSucceeded and JobsFailed, not in Jobs.
+	Resumed int
 	// PostsPerSource counts accepted jobs per source URL path (query
 	// stripped, so re-signed URLs of one upload count together): more than
 	// 1 means an input was submitted more than once.

@@ -44,8 +44,8 @@ type object struct {
 // serveStorage is the upload store: an S3 stand-in with single-part PUT,
 // presigned GET, and DELETE.
 func (s *Server) serveStorage(w http.ResponseWriter, r *http.Request) {
-	key, err := url.PathUnescape(strings.TrimPrefix(r.URL.EscapedPath(), storagePrefix))
-	if err != nil || key == "" || strings.ContainsRune(key, 0) {
+	key, ok := storageKeyOf(r.URL)
+	if !ok {
 		writeS3Error(w, http.StatusBadRequest, "InvalidURI", "the key is missing or not valid")
 		return
 	}
@@ -76,6 +76,13 @@ func (s *Server) serveStorage(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Allow", "PUT, POST, GET, HEAD, DELETE")
 		writeS3Error(w, http.StatusMethodNotAllowed, "MethodNotAllowed", "the method is not allowed against this resource")
 	}
+}
+
+// storageKeyOf returns the key a /storage/ URL names, and whether it is
+// a valid one.
+func storageKeyOf(u *url.URL) (string, bool) {
+	key, err := url.PathUnescape(strings.TrimPrefix(u.EscapedPath(), storagePrefix))
+	return key, err == nil && key != "" && !strings.ContainsRune(key, 0)
 }
 
 func (s *Server) objectPath(key string) string {
@@ -157,23 +164,31 @@ func (s *Server) sign(prefix, key string, expires int64) string {
 // verify checks a signed URL's signature and expiry, answering 403 with an
 // S3-style error when they do not hold.
 func (s *Server) verify(w http.ResponseWriter, r *http.Request, prefix, key string) bool {
-	q := r.URL.Query()
-	es, sig := q.Get("expires"), q.Get("sig")
-	if es == "" || sig == "" {
-		writeS3Error(w, http.StatusForbidden, "AccessDenied", "Query-string authentication requires the expires and sig parameters")
-		return false
-	}
-	exp, err := strconv.ParseInt(es, 10, 64)
-	if err != nil || !hmac.Equal([]byte(sig), []byte(s.sign(prefix, key, exp))) {
-		writeS3Error(w, http.StatusForbidden, "SignatureDoesNotMatch",
-			"The request signature we calculated does not match the signature you provided.")
-		return false
-	}
-	if s.now().After(time.Unix(exp, 0)) {
-		writeS3Error(w, http.StatusForbidden, "AccessDenied", "Request has expired")
+	if rf := s.checkSigned(r.URL.Query(), prefix, key); rf != nil {
+		writeS3Error(w, http.StatusForbidden, rf.code, rf.message)
 		return false
 	}
 	return true
+}
+
+// refusal is why a signed URL grants no access, as an S3 error.
+type refusal struct{ code, message string }
+
+// checkSigned reports why the query q of a URL for prefix+key does not
+// carry a valid, unexpired signature, or nil when it does.
+func (s *Server) checkSigned(q url.Values, prefix, key string) *refusal {
+	es, sig := q.Get("expires"), q.Get("sig")
+	if es == "" || sig == "" {
+		return &refusal{"AccessDenied", "Query-string authentication requires the expires and sig parameters"}
+	}
+	exp, err := strconv.ParseInt(es, 10, 64)
+	if err != nil || !hmac.Equal([]byte(sig), []byte(s.sign(prefix, key, exp))) {
+		return &refusal{"SignatureDoesNotMatch", "The request signature we calculated does not match the signature you provided."}
+	}
+	if s.now().After(time.Unix(exp, 0)) {
+		return &refusal{"AccessDenied", "Request has expired"}
+	}
+	return nil
 }
 
 // serveResult answers GET /results/{name} for a signed result URL.
