@@ -365,19 +365,61 @@ func (e *JobFailedError) Error() string {
 	return fmt.Sprintf("job %s failed at Adobe: %s", e.JobID, reason)
 }
 
-// Hint says what to do about a failed job.
+// Hint says what to do about a failed job, by its error code.
 func (e *JobFailedError) Hint() string {
-	code := strings.ToLower(e.Code)
-	switch {
-	case strings.HasPrefix(code, "400") || strings.Contains(code, "validation") || strings.Contains(code, "invalid"):
-		return "Adobe rejected the job's input or options: check that the file opens and is a JPEG, PNG, WebP or " +
-			"TIFF of at most 6000×6000 px, and check -mode, -format and -background; " +
-			"the job was not resubmitted (that would spend quota again)"
-	case strings.Contains(code, "input") || strings.Contains(code, "fetch") || strings.Contains(code, "download"):
-		return "Adobe could not read the input: check that its storage URL is reachable from the internet and on " +
-			"a domain Adobe allow-lists; the job was not resubmitted"
+	if h, ok := jobFailedHints[strings.ToLower(strings.TrimSpace(e.Code))]; ok {
+		return h + "; " + notResubmitted
 	}
-	return "the job was not resubmitted (that would spend quota again): check the image, then put it in the hot folder again to retry"
+	return notResubmitted + ": check the image, then put it in the hot folder again to retry"
+}
+
+// notResubmitted ends the hint of a failed job: hotfolder never submits a
+// failed job again by itself, since each submission spends quota.
+const notResubmitted = "the job was not resubmitted (that would spend quota again)"
+
+// requiredFieldsHint is for Adobe's two "required fields missing" codes.
+const requiredFieldsHint = "Adobe says required fields are missing from the job's request, which points to a bug in " +
+	"hotfolder or an option it sent empty: check -mode, -format and -background, and report it with Adobe's raw " +
+	"answer (kept with the error)"
+
+// jobFailedHints says what to do about a failed job, by its error code in
+// lower case: matched whole, since a code such as input_unreadable has
+// nothing to do with input_fetch_failed. They are Adobe's documented
+// errorCode values of asynchronous jobs, and the codes of the built-in
+// emulator (emulator/jobs.go).
+var jobFailedHints = map[string]string{
+	"400400": "Adobe could not read the job's request (invalid JSON), which points to a bug in hotfolder rather " +
+		"than in the image: report it with Adobe's raw answer (kept with the error)",
+	"400401": fmt.Sprintf("Adobe found a value in the request not valid, most often the input file or one of the "+
+		"options: check that the file opens and is a JPEG, PNG, WebP or TIFF of at most %d×%d px, and check -mode, "+
+		"-format and -background, then put the file in the hot folder again", MaxSide, MaxSide),
+	"400410": requiredFieldsHint,
+	"400420": requiredFieldsHint,
+	"400411": "Adobe's content filters blocked the request: Adobe will not process this image's content, so " +
+		"leave it out (put in again, it would fail again)",
+	"403401": "Adobe says the credential is not authorized for this operation: check that the credential's " +
+		"project in the Adobe Developer Console includes the Photoshop API, then put the file in the hot folder again",
+	"403421": "your organization's Photoshop API quota is used up, and other files will fail the same way: wait " +
+		"until it renews or ask Adobe for more, then put the file in the hot folder again",
+	"404": "Adobe lost the job while running it (job not found): put the file in the hot folder again to retry",
+	"422404": "Adobe could not produce the job's output (\"Unable to process outputs\": a problem with the output's " +
+		"destination, which Adobe hosts, or its options): check -format and -background, then put the file in the " +
+		"hot folder again, later if Adobe is at fault",
+	"500600": "Adobe had an internal error running the job: put the file in the hot folder again later to retry",
+
+	"input_fetch_failed": "the service could not download the input from its storage URL (or the stored copy was " +
+		"gone): the URL must be reachable from the internet and on a domain Adobe allow-lists (*.amazonaws.com, " +
+		"*.windows.net, *.dropboxusercontent.com); check the storage settings, then put the file in the hot folder again",
+	"input_unreadable": "the image could not be decoded: the file is damaged or incomplete; open it and export it " +
+		"again, then put it in the hot folder again",
+	"input_too_large": fmt.Sprintf("the image is larger than %d×%d px: scale it down to at most %d px on each side, "+
+		"then put it in the hot folder again", MaxSide, MaxSide, MaxSide),
+	"unsupported_input": "the input is not a JPEG, PNG, WebP or TIFF image: convert it to one of them, then put " +
+		"it in the hot folder again",
+	"unsupported_option": "the emulator makes PNG and JPEG only (no WebP or PSD, no -mode psd): use -format png " +
+		"or -format jpeg, or Adobe's API, then put the file in the hot folder again",
+	"runtime_error": "the service failed while running the job (an internal error): put the file in the hot " +
+		"folder again later to retry",
 }
 
 // jobGoneError is a status answer of 404: errors.Is(err, ErrJobGone), and

@@ -11,7 +11,6 @@ import (
 	"io"
 	"io/fs"
 	"os"
-	"strings"
 
 	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
@@ -28,10 +27,15 @@ type Image struct {
 // acceptedFormats is how the accepted formats are named to people.
 const acceptedFormats = "JPEG, PNG, WebP and TIFF"
 
+// formatNames are the formats (Image.Format) as people write them.
+var formatNames = map[string]string{"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "tiff": "TIFF"}
+
 // Validate checks the file at path locally, sending no request, so that
 // inputs Adobe would refuse cost no quota: it must be non-empty, a JPEG,
 // PNG, WebP or TIFF by content (whatever its name), with a readable header
-// of at most 6000×6000 px. Only the header is read. A refusal is a
+// of at most 6000×6000 px, and complete: not cut short or damaged in its
+// structure (see integrity.go). Beyond the header the file is read at most
+// once, front to back, and no pixel is decoded. A refusal is a
 // [*RejectedError], never fatal.
 func (c *Client) Validate(ctx context.Context, path string) (Image, error) {
 	return Validate(ctx, path)
@@ -78,7 +82,8 @@ func (c *Client) Check(ctx context.Context, path string) error {
 	return err
 }
 
-// inspect reads the header of an image of size bytes from r.
+// inspect reads the header of an image of size bytes from r, then scans
+// its structure for a file cut short or damaged.
 func inspect(r io.ReaderAt, size int64) (Image, *RejectedError) {
 	if size == 0 {
 		return Image{}, &RejectedError{Reason: "the file is empty",
@@ -91,17 +96,7 @@ func inspect(r io.ReaderAt, size int64) (Image, *RejectedError) {
 			Suggestion: "check that hotfolder may read the file"}
 	}
 	contentType := sniff(head[:n])
-	format := ""
-	switch contentType {
-	case "image/jpeg":
-		format = "jpeg"
-	case "image/png":
-		format = "png"
-	case "image/webp":
-		format = "webp"
-	case "image/tiff":
-		format = "tiff"
-	}
+	format := formatOf(contentType)
 	if format == "" {
 		looks := contentType
 		if contentType == "application/octet-stream" {
@@ -112,22 +107,15 @@ func inspect(r io.ReaderAt, size int64) (Image, *RejectedError) {
 			Suggestion: "remove background accepts " + acceptedFormats + " files, recognised by their content whatever their name; convert the file to one of them",
 		}
 	}
-	sr := io.NewSectionReader(r, 0, size)
-	var cfg image.Config
-	switch format {
-	case "jpeg":
-		cfg, err = jpeg.DecodeConfig(bufio.NewReaderSize(sr, 4096))
-	case "png":
-		cfg, err = png.DecodeConfig(bufio.NewReaderSize(sr, 4096))
-	case "webp":
-		cfg, err = webp.DecodeConfig(bufio.NewReaderSize(sr, 4096))
-	case "tiff":
-		// Given an io.ReaderAt, the TIFF decoder reads only the
-		// directory; given a plain reader it would read the whole file.
-		cfg, err = tiff.DecodeConfig(sr)
-	}
-	name := strings.ToUpper(format)
+	cfg, err := decodeConfig(format, r, size)
+	name := formatNames[format]
 	if err != nil {
+		// A file cut short often fails here already: then say so, and
+		// where, rather than how the decoder failed.
+		var f *flaw
+		if errors.As(checkComplete(format, r, size), &f) && f.short {
+			return Image{}, rejectFlaw(name, f)
+		}
 		return Image{}, &RejectedError{
 			Reason:     fmt.Sprintf("cannot read the %s header: %v", name, err),
 			Suggestion: "the file is damaged or incomplete: export or copy it again",
@@ -143,5 +131,60 @@ func inspect(r io.ReaderAt, size int64) (Image, *RejectedError) {
 			Suggestion: fmt.Sprintf("scale the image down to at most %d px on each side", MaxSide),
 		}
 	}
+	// Only now, so that a file refused for its size is not read through.
+	if err := checkComplete(format, r, size); err != nil {
+		return Image{}, rejectFlaw(name, err)
+	}
 	return Image{Format: format, ContentType: contentType, Width: cfg.Width, Height: cfg.Height, Size: size}, nil
+}
+
+// formatOf is the format of an image of the given content type that
+// remove background accepts (jpeg, png, webp or tiff), or "".
+func formatOf(contentType string) string {
+	switch contentType {
+	case "image/jpeg":
+		return "jpeg"
+	case "image/png":
+		return "png"
+	case "image/webp":
+		return "webp"
+	case "image/tiff":
+		return "tiff"
+	}
+	return ""
+}
+
+// decodeConfig reads the header of an image of format (see formatOf) and
+// size bytes from r.
+func decodeConfig(format string, r io.ReaderAt, size int64) (image.Config, error) {
+	sr := io.NewSectionReader(r, 0, size)
+	switch format {
+	case "jpeg":
+		return jpeg.DecodeConfig(bufio.NewReaderSize(sr, 4096))
+	case "png":
+		return png.DecodeConfig(bufio.NewReaderSize(sr, 4096))
+	case "webp":
+		return webp.DecodeConfig(bufio.NewReaderSize(sr, 4096))
+	case "tiff":
+		// Given an io.ReaderAt, the TIFF decoder reads only the
+		// directory; given a plain reader it would read the whole file.
+		return tiff.DecodeConfig(sr)
+	}
+	return image.Config{}, fmt.Errorf("unknown format %q", format)
+}
+
+// rejectFlaw words what the structural scan of a name (JPEG, PNG…) file
+// found: a *flaw, or a failure to read the file.
+func rejectFlaw(name string, err error) *RejectedError {
+	var f *flaw
+	switch {
+	case !errors.As(err, &f):
+		return &RejectedError{Err: err, Reason: fmt.Sprintf("cannot read the file: %v", err),
+			Suggestion: "check that hotfolder may read the file"}
+	case f.short:
+		return &RejectedError{Reason: fmt.Sprintf("the %s is cut short: %s", name, f.what),
+			Suggestion: "the file is incomplete, usually a copy or export that did not finish: copy or export it again"}
+	}
+	return &RejectedError{Reason: fmt.Sprintf("the %s is damaged: %s", name, f.what),
+		Suggestion: "the file is damaged: export it again from the original, or copy it again from a sound copy"}
 }
