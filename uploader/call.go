@@ -172,6 +172,13 @@ type apiAnswer struct {
 
 // call sends ac under the retry policy and returns the first 2xx answer.
 func (c *Client) call(ctx context.Context, ac apiCall) (*apiAnswer, error) {
+	hc := c.hc
+	if ac.auth {
+		if !c.apiOrigin(ac.url) {
+			return nil, fmt.Errorf("%s: %s: %w", ac.op, redact(ac.url), errForeignHost)
+		}
+		hc = c.apiHC
+	}
 	var ans *apiAnswer
 	err := c.pace(ctx, ac.op, ac.bucket, ac.deadline, func(ctx context.Context, attempt int, rejected string) error {
 		var body io.Reader
@@ -202,7 +209,7 @@ func (c *Client) call(ctx context.Context, ac apiCall) (*apiAnswer, error) {
 			*ac.sent++
 		}
 		start := c.cfg.Now()
-		resp, err := c.hc.Do(req)
+		resp, err := hc.Do(req)
 		if err != nil {
 			c.cfg.Observer.Request(ac.op, 0, c.cfg.Now().Sub(start))
 			c.log.Debug("request", "op", ac.op, "method", ac.method, "url", redact(ac.url), "attempt", attempt,
@@ -245,6 +252,9 @@ var errStalled = errors.New("no progress within the stall timeout")
 // caller's context ending is final, anything else (refused, reset, timed
 // out, stalled) is retried.
 func (c *Client) transportError(ctx context.Context, op string, err error) error {
+	if errors.Is(err, errForeignHost) {
+		return fmt.Errorf("%s: %w", op, redactURLError(err)) // refused here: retrying cannot help
+	}
 	err = &netError{op: op, err: redactURLError(err)}
 	if ctx.Err() != nil {
 		return err

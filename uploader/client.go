@@ -38,6 +38,12 @@ type Config struct {
 	ImageAPIURL     string // base of /v2/remove-background and /v2/status/{id}; default DefaultImageAPIURL
 	PhotoshopAPIURL string // base of the other v2 endpoints (later operations); default DefaultPhotoshopAPIURL
 
+	// APIName names the service jobs are submitted to, for [Job.API]: a
+	// later run polls a journaled job only if its API has the same name.
+	// Default: the endpoint's base URL. The built-in emulator, whose URL
+	// changes with every run, gives its stable identity here.
+	APIName string
+
 	// HTTPClient sends every request. Nil means a client with dial, TLS and
 	// response-header timeouts but no overall timeout, since results can be
 	// large.
@@ -109,10 +115,12 @@ type RetryPolicy struct {
 // A Client is safe for concurrent use; it caches one access token for all
 // callers. Make it with [New]; the zero value is not usable.
 type Client struct {
-	cfg    Config // with defaults applied
-	hc     *http.Client
-	log    *slog.Logger
-	tokens *tokenSource
+	cfg     Config       // with defaults applied
+	hc      *http.Client // uploads' presigning aside, every request goes through it
+	apiHC   *http.Client // hc, not following redirects off the API hosts with credentials
+	origins []string     // the configured API hosts: the only ones credentials go to
+	log     *slog.Logger
+	tokens  *tokenSource
 }
 
 // New checks cfg, applies its defaults and returns a Client. It sends no
@@ -181,6 +189,13 @@ func New(cfg Config) (*Client, error) {
 		hc = defaultHTTPClient()
 	}
 	c := &Client{cfg: cfg, hc: hc, log: cfg.Logger}
+	for _, base := range []string{cfg.ImageAPIURL, cfg.PhotoshopAPIURL} {
+		u, _ := url.Parse(base) // checked above
+		c.origins = append(c.origins, origin(u))
+	}
+	api := *hc
+	api.CheckRedirect = c.checkRedirect
+	c.apiHC = &api
 	c.tokens = &tokenSource{c: c}
 	return c, nil
 }

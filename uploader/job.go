@@ -84,7 +84,7 @@ func (c *Client) Submit(ctx context.Context, src Source) (Job, error) {
 	if err := json.Unmarshal(ans.body, &v); err != nil {
 		return Job{}, fmt.Errorf("submit: %s answered HTTP %d with no job (%v): %s", redact(endpoint), ans.status, err, trimBody(ans.body))
 	}
-	job := Job{ID: v.JobID, StatusURL: v.StatusURL, Op: OpRemoveBackground, Submitted: c.cfg.Now()}
+	job := Job{ID: v.JobID, StatusURL: v.StatusURL, Op: OpRemoveBackground, Submitted: c.cfg.Now(), API: c.apiName(OpRemoveBackground)}
 	if job.StatusURL == "" {
 		job.StatusURL = v.Links.Self.Href
 	}
@@ -96,29 +96,62 @@ func (c *Client) Submit(ctx context.Context, src Source) (Job, error) {
 	if job.ID == "" {
 		return Job{}, fmt.Errorf("submit: %s answered HTTP %d without a jobId: %s", redact(endpoint), ans.status, trimBody(ans.body))
 	}
-	if job.StatusURL == "" {
-		job.StatusURL = c.statusURL(job)
-	} else if ref, err := url.Parse(job.StatusURL); err == nil && !ref.IsAbs() {
+	if ref, err := url.Parse(job.StatusURL); err == nil && job.StatusURL != "" && !ref.IsAbs() {
 		base, _ := url.Parse(c.cfg.ImageAPIURL + "/")
 		job.StatusURL = base.ResolveReference(ref).String()
 	}
+	if job.StatusURL != "" && !c.apiOrigin(job.StatusURL) {
+		c.log.Warn("the API named a status URL that is not on a configured API host; polling the job on the configured one",
+			"job", job.ID, "status_url", redact(job.StatusURL), "polled", redact(c.statusURL(job)))
+	}
+	job.StatusURL = c.pollURL(job)
 	c.log.Debug("job submitted", "job", job.ID, "status_url", redact(job.StatusURL))
 	return job, nil
 }
 
-// statusURL is where job's status is when Adobe gave no statusUrl.
-func (c *Client) statusURL(job Job) string {
-	base := c.cfg.PhotoshopAPIURL
-	if job.Op == OpRemoveBackground || job.Op == "" {
-		base = c.cfg.ImageAPIURL
+// apiName is Job.API for a job of op submitted now.
+func (c *Client) apiName(op string) string {
+	if c.cfg.APIName != "" {
+		return c.cfg.APIName
 	}
-	return base + "/v2/status/" + url.PathEscape(job.ID)
+	return c.apiBase(op)
+}
+
+// apiBase is the configured base URL of op's endpoint and status.
+func (c *Client) apiBase(op string) string {
+	if op == OpRemoveBackground || op == "" {
+		return c.cfg.ImageAPIURL
+	}
+	return c.cfg.PhotoshopAPIURL
+}
+
+// statusURL is where job's status is when Adobe gave no statusUrl, or one
+// that is not on a configured API host.
+func (c *Client) statusURL(job Job) string {
+	return c.apiBase(job.Op) + "/v2/status/" + url.PathEscape(job.ID)
+}
+
+// pollURL is the URL job's status is polled at: the statusUrl Adobe gave,
+// if it is on a configured API host, else one built from the job id.
+func (c *Client) pollURL(job Job) string {
+	if job.StatusURL == "" {
+		return c.statusURL(job)
+	}
+	if !c.apiOrigin(job.StatusURL) {
+		return c.statusURL(job)
+	}
+	return job.StatusURL
 }
 
 // Wait polls job's status until it succeeds, fails, or its deadline
 // (JobTimeout after job.Submitted) passes. The first GET is Poll.Initial
 // after the call, each later wait Poll.Factor times longer, at most
 // Poll.Max, and never past the deadline; one GET is made at the deadline.
+//
+// The status is asked of the configured API host only (see origin.go): at
+// job.StatusURL when it is on it, else at the URL built from the job id. A
+// job of another API (see [Job.API]) fails at once with an
+// [*OtherAPIError], which matches [ErrJobGone]: no request is sent.
 //
 // It returns the hosted result, or: a [*JobFailedError] (terminal: never
 // resubmit), an error matching [ErrJobGone] (status 404), a [*TimeoutError]
@@ -129,10 +162,10 @@ func (c *Client) statusURL(job Job) string {
 // polling goes on until the deadline. 429s are waited out (through the
 // Limiter) up to the deadline, not past it.
 func (c *Client) Wait(ctx context.Context, job Job) (Output, error) {
-	statusURL := job.StatusURL
-	if statusURL == "" {
-		statusURL = c.statusURL(job)
+	if err := c.sameAPI(job); err != nil {
+		return Output{}, err
 	}
+	statusURL := c.pollURL(job)
 	_, bucket := buckets(job.Op)
 	submitted := job.Submitted
 	if submitted.IsZero() {
@@ -198,6 +231,27 @@ func (c *Client) Wait(ctx context.Context, job Job) (Output, error) {
 			return Output{}, &TimeoutError{JobID: job.ID, Waited: now.Sub(submitted), Gets: gets, Last: last}
 		}
 	}
+}
+
+// sameAPI checks that job was submitted to this client's API: a job
+// journaled by a run with other endpoints (or an earlier emulator) cannot
+// be polled here. A job that does not say (journaled before Job.API
+// existed) is taken as this API's unless its status URL is on another
+// host.
+func (c *Client) sameAPI(job Job) error {
+	now := c.apiName(job.Op)
+	switch {
+	case job.API == now:
+		return nil
+	case job.API == "" && (job.StatusURL == "" || c.apiOrigin(job.StatusURL)):
+		return nil
+	}
+	was := job.API
+	if was == "" && job.StatusURL != "" {
+		was = redact(job.StatusURL)
+	}
+	c.log.Debug("job of another API", "job", job.ID, "was", was, "now", now)
+	return &OtherAPIError{JobID: job.ID, Was: was, Now: now}
 }
 
 func isNetError(err error) bool {

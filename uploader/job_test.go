@@ -63,15 +63,21 @@ func TestSubmitAnswers(t *testing.T) {
 		wantStatus string // "" : built from the id under the fake server
 	}{
 		{"202 without statusUrl: built, id escaped", reply{status: 202, body: `{"jobId":"` + jobID + `"}`}, jobID, ""},
-		{"201 with statusUrl", reply{status: 201, body: `{"jobId":"j1","statusUrl":"https://image.adobe.io/v2/status/j1"}`},
-			"j1", "https://image.adobe.io/v2/status/j1"},
+		// A statusUrl on the configured API host ({api}) is polled as it is;
+		// one on another host would get the credentials: the URL is built
+		// from the id on the configured host instead.
+		{"201 with statusUrl", reply{status: 201, body: `{"jobId":"j1","statusUrl":"{api}/v2/status/j1?t=1"}`},
+			"j1", "/v2/status/j1?t=1"},
+		{"statusUrl on another host", reply{status: 201, body: `{"jobId":"j1","statusUrl":"https://elsewhere.example/v2/status/j1"}`},
+			"j1", ""},
 		{"200 with a relative statusUrl", reply{status: 200, body: `{"jobId":"j2","statusUrl":"/v2/status/j2"}`}, "j2", "/v2/status/j2"},
-		{"v1 _links.self", reply{status: 202, body: `{"_links":{"self":{"href":"https://image.adobe.io/sensei/status/abc"}}}`},
-			"abc", "https://image.adobe.io/sensei/status/abc"},
+		{"v1 _links.self", reply{status: 202, body: `{"_links":{"self":{"href":"{api}/sensei/status/abc"}}}`},
+			"abc", "/sensei/status/abc"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)
+			tc.reply.body = strings.ReplaceAll(tc.reply.body, "{api}", e.adobe.URL())
 			e.adobe.on("POST /v2/remove-background", tc.reply)
 			job, err := e.c.Submit(context.Background(), source())
 			if err != nil {
@@ -84,7 +90,8 @@ func TestSubmitAnswers(t *testing.T) {
 			case strings.HasPrefix(want, "/"):
 				want = e.adobe.URL() + want
 			}
-			if job.ID != tc.wantID || job.StatusURL != want || job.Op != OpRemoveBackground || !job.Submitted.Equal(e.clock.Now()) {
+			if job.ID != tc.wantID || job.StatusURL != want || job.Op != OpRemoveBackground || !job.Submitted.Equal(e.clock.Now()) ||
+				job.API != e.adobe.URL() {
 				t.Errorf("job %+v, want id %q, status URL %q", job, tc.wantID, want)
 			}
 		})

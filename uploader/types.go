@@ -50,6 +50,10 @@ type Job struct {
 	StatusURL string // where to poll; built from the job id when Adobe gave none
 	Op        string // operation, e.g. "remove-background"; picks the GET bucket
 	Submitted time.Time
+	// API names the service the job lives in (Config.APIName): the status
+	// of a job is asked only of the API it was submitted to. "" for jobs
+	// journaled before it was recorded.
+	API string
 }
 
 // Output is the hosted result of a job that succeeded.
