@@ -23,7 +23,8 @@ import (
 )
 
 // recordVersion is the version byte of the record encoding written now.
-const recordVersion = 1
+// Version 2 added API at the end.
+const recordVersion = 2
 
 // crcTable returns the CRC-32C table; crc32 builds it once.
 func crcTable() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
@@ -62,6 +63,7 @@ func encode(buf []byte, r *Record) []byte {
 		buf = appendTime(buf, f.Time)
 	}
 	buf = appendTime(buf, r.Updated)
+	buf = appendString(buf, r.API)
 	return binary.LittleEndian.AppendUint32(buf, checksum([]byte(r.Rel), buf[start:]))
 }
 
@@ -108,6 +110,7 @@ func decode(key, v []byte) (Record, error) {
 	}
 	d := decoder{b: v[1 : len(v)-4]}
 	r := Record{Rel: string(key)}
+	version := v[0]
 	code := d.byte()
 	if code == 0 || int(code) > len(States) {
 		return Record{}, fmt.Errorf("unknown state %d", code)
@@ -136,6 +139,9 @@ func decode(key, v []byte) (Record, error) {
 		}
 	}
 	r.Updated = d.time()
+	if version >= 2 {
+		r.API = d.string()
+	}
 	switch {
 	case d.err != nil:
 		return Record{}, d.err

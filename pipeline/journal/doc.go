@@ -20,7 +20,7 @@
 //
 // and may end [Failed] from any state. [Queued] records the output name
 // claimed for the input; [Uploaded] adds the input's hash and storage key;
-// [Submitted] adds the job (JobID, StatusURL, Op, Submitted); [Done] adds
+// [Submitted] adds the job (JobID, StatusURL, Op, API, Submitted); [Done] adds
 // the output's hash. A record whose input has since changed
 // ([Record.Changed]: another size or modification time) is new work: the
 // pipeline puts it back to Queued, keeping its output name. The journal
@@ -31,6 +31,13 @@
 // poll, a Failed record with its [Failure]. Nor does the journal index
 // output names: a run that needs to know which are taken builds that map
 // from [Journal.Each] at startup.
+//
+// # Pacing
+//
+// Beside the records, [Journal.AddGrant] keeps the latest request slots the
+// rate limiter granted on each quota bucket, and [Journal.Grants] hands
+// them to the next run, whose limiter then resumes the pacing instead of
+// crowding the window a killed run was still filling.
 //
 // # Durability
 //

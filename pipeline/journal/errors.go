@@ -82,7 +82,7 @@ func corruptError(op, path, key string, cause error) *Error {
 		hint: fmt.Sprintf("the journal is damaged: move it aside (mv %s %s) and run again; "+
 			"hotfolder then takes inputs whose output is already written and up to date as done, "+
 			"so finished files are not processed again",
-			shellQuote(path), shellQuote(path+".broken")),
+			ShellQuote(path), ShellQuote(path+".broken")),
 	}
 }
 
@@ -110,9 +110,9 @@ func closedError(op, path string) *Error {
 	return &Error{Op: op, Path: path, Err: ErrClosed, hint: "this is a bug in hotfolder: the journal was used after it was closed"}
 }
 
-// shellQuote quotes s for a POSIX shell when it holds anything but plain
+// ShellQuote quotes s for a POSIX shell when it holds anything but plain
 // path characters, so a hint's command can be pasted as it is.
-func shellQuote(s string) string {
+func ShellQuote(s string) string {
 	plain := s != "" && strings.IndexFunc(s, func(r rune) bool {
 		return !(r >= 'a' && r <= 'z' || r >= 'A' && r <= 'Z' || r >= '0' && r <= '9' || strings.ContainsRune("/._-+,:@%", r))
 	}) < 0

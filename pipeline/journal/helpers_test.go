@@ -49,6 +49,7 @@ func sample(prefix string, i int, s State) Record {
 		r.JobID = fmt.Sprintf("f54e0fcb-260b-47c3-b520-%012x", i)
 		r.StatusURL = "https://image.adobe.io/v2/status/" + r.JobID
 		r.Op = "remove-background"
+		r.API = "https://image.adobe.io"
 		r.Submitted = time.Unix(1_700_000_000+int64(i), 0)
 		fallthrough
 	case Uploaded:

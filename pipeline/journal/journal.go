@@ -20,8 +20,10 @@ import (
 )
 
 // formatVersion is the journal file format this package writes and reads.
-// An older file would be migrated on Open; a newer one is refused.
-const formatVersion = 1
+// An older file is migrated on Open; a newer one is refused. Format 2 added
+// records of version 2 (Record.API), which format 1 cannot read, and the
+// grants in the meta bucket.
+const formatVersion = 2
 
 // DefaultTimeout is how long Open waits for another process to let go of
 // the journal when Options.Timeout is zero.
@@ -110,9 +112,26 @@ func Open(path string, opt Options) (*Journal, error) {
 		return nil, err
 	}
 	if !opt.ReadOnly {
+		if err := j.migrate(); err != nil {
+			j.Close()
+			return nil, err
+		}
 		removeTemps(path)
 	}
 	return j, nil
+}
+
+// migrate brings a journal of an older format to formatVersion. Its
+// records stay as they are (decode reads every record version); only the
+// format number changes, so that an older hotfolder refuses the file with
+// a clear message instead of finding records it cannot read.
+func (j *Journal) migrate() error {
+	return j.updateMeta(func(meta *bolt.Bucket) error {
+		if format, _ := binary.Uvarint(meta.Get([]byte(formatKey))); format >= formatVersion {
+			return nil
+		}
+		return meta.Put([]byte(formatKey), binary.AppendUvarint(nil, formatVersion))
+	})
 }
 
 // errEmpty is a journal file of zero bytes. Open never leaves one (a new
@@ -502,14 +521,23 @@ func (j *Journal) view(op string, fn func(*bolt.Tx) error) (err error) {
 
 // update runs fn on the inputs bucket in a write transaction, committed
 // and synced before it returns.
-func (j *Journal) update(fn func(*bolt.Bucket) error) (err error) {
+func (j *Journal) update(fn func(*bolt.Bucket) error) error {
+	return j.updateBucket(inputsBucket, fn)
+}
+
+// updateMeta is update on the meta bucket.
+func (j *Journal) updateMeta(fn func(*bolt.Bucket) error) error {
+	return j.updateBucket(metaBucket, fn)
+}
+
+func (j *Journal) updateBucket(name string, fn func(*bolt.Bucket) error) (err error) {
 	if j.broken.Load() {
 		return corruptError("write", j.path, "", errors.New("an earlier access failed"))
 	}
 	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
 	defer j.recoverCorrupt("write", &err)
 	return j.wrap("write", j.db.Update(func(tx *bolt.Tx) error {
-		return fn(tx.Bucket([]byte(inputsBucket)))
+		return fn(tx.Bucket([]byte(name)))
 	}))
 }
 

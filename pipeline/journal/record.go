@@ -58,6 +58,7 @@ type Record struct {
 	JobID     string    // set when submitted
 	StatusURL string    // where the job's status is polled
 	Op        string    // the operation, e.g. "remove-background"
+	API       string    // the API the job was submitted to (its endpoint, or the emulator's identity); "" in records of format 1
 	Submitted time.Time // when the job was submitted
 	Resubmits int       // times the job was submitted again because Adobe no longer knew it
 
