@@ -6,7 +6,9 @@ import (
 	"io"
 	"os"
 	"sync"
+	"time"
 
+	"hotfolder/ratelimit"
 	"hotfolder/uploader"
 	"hotfolder/watcher"
 )
@@ -187,4 +189,26 @@ func (b *syncBuffer) String() string {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.b.String()
+}
+
+// fakeQuota is a Quota that records what it is told.
+type fakeQuota struct {
+	restored map[ratelimit.Bucket][]time.Time
+	fn       func(ratelimit.Bucket, time.Time)
+}
+
+func (q *fakeQuota) Restore(b ratelimit.Bucket, grants []time.Time) {
+	if q.restored == nil {
+		q.restored = map[ratelimit.Bucket][]time.Time{}
+	}
+	q.restored[b] = append(q.restored[b], grants...)
+}
+
+func (q *fakeQuota) OnGrant(fn func(ratelimit.Bucket, time.Time)) { q.fn = fn }
+
+// grant is the limiter granting a slot.
+func (q *fakeQuota) grant(b ratelimit.Bucket, at time.Time) {
+	if q.fn != nil {
+		q.fn(b, at)
+	}
 }

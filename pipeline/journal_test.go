@@ -1,14 +1,19 @@
 package pipeline
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
+	"image"
+	"image/jpeg"
+	"image/png"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -250,7 +255,7 @@ func TestOutputWrittenBeforeCrash(t *testing.T) {
 func TestCorruptJournal(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.input("a.jpg", time.Hour), e.input("b.jpg", time.Hour)
-	if _, err := e.run(e.config(1), &fakeSource{files: []watcher.File{a, b}}, &fakeRemote{}); err != nil {
+	if _, err := e.run(e.config(1), &fakeSource{files: []watcher.File{a, b}}, pngRemote()); err != nil {
 		t.Fatal(err)
 	}
 	path := filepath.Join(e.out, ".hotfolder", JournalFile)
@@ -469,4 +474,86 @@ func TestUnreadableFailureIsRetried(t *testing.T) {
 	if err != nil || sum.Done != 1 || sum.FailedEarlier != 1 || r.n("Check") != 1 {
 		t.Errorf("second run = %+v, %v, %d checks; want locked.jpg taken again, notes.jpg skipped", sum.Stats, err, r.n("Check"))
 	}
+}
+
+// pngRemote is a fakeRemote whose results are real PNG images, as an
+// output must be to be adopted after the journal was moved aside.
+func pngRemote() *fakeRemote {
+	return &fakeRemote{DownloadFn: func(_ context.Context, _ uploader.Output, w io.WriteSeeker) (int64, error) {
+		n, err := w.Write(pngImage(4, 3))
+		return int64(n), err
+	}}
+}
+
+// pngImage is a complete w×h PNG.
+func pngImage(w, h int) []byte {
+	var b bytes.Buffer
+	if err := png.Encode(&b, image.NewGray(image.Rect(0, 0, w, h))); err != nil {
+		panic(err)
+	}
+	return b.Bytes()
+}
+
+// After the journal was moved aside, only outputs that are whole images of
+// the output format are adopted; anything else under an output's name (a
+// text file, a JPEG named .png, a PNG cut short) is processed again.
+func TestMovedAsideAdoptsOnlyCompleteImages(t *testing.T) {
+	e := newEnv(t)
+	names := []string{"good", "text", "jpeg", "short"}
+	var files []watcher.File
+	for _, n := range names {
+		files = append(files, e.input(n+".jpg", time.Hour))
+	}
+	if _, err := e.run(e.config(1), &fakeSource{files: files}, pngRemote()); err != nil {
+		t.Fatal(err)
+	}
+	var jpg bytes.Buffer
+	if err := jpeg.Encode(&jpg, image.NewGray(image.Rect(0, 0, 4, 3)), nil); err != nil {
+		t.Fatal(err)
+	}
+	full := pngImage(400, 300)
+	for name, data := range map[string][]byte{
+		"text.png":  []byte("not an image, but newer than its input"),
+		"jpeg.png":  jpg.Bytes(),
+		"short.png": full[:len(full)-20],
+	} {
+		if err := os.WriteFile(e.outPath(name), data, 0o666); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(e.out, ".hotfolder", JournalFile)
+	if err := os.Rename(path, path+".broken"); err != nil {
+		t.Fatal(err)
+	}
+	r := pngRemote()
+	sum, err := e.run(e.config(1), &fakeSource{files: files}, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sum.Skipped != 1 || sum.Done != 3 || r.n("Submit") != 3 || slices.Contains(r.checkedOn, files[0].Path) {
+		t.Errorf("summary %+v, %d submits, checked %v; want good.png adopted, the other three processed",
+			sum.Stats, r.n("Submit"), r.checkedOn)
+	}
+	for _, n := range names {
+		e.wantContent(n+".png", pngImage(4, 3))
+	}
+}
+
+// A state folder whose journal was never there adopts nothing, even a
+// complete image: without claims, an output's name may be anyone's.
+func TestFreshStateAdoptsNothing(t *testing.T) {
+	e := newEnv(t)
+	f := e.input("a.jpg", time.Hour)
+	if err := os.MkdirAll(e.out, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.outPath("a.png"), pngImage(40, 30), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	r := pngRemote()
+	sum, err := e.run(e.config(1), &fakeSource{files: []watcher.File{f}}, r)
+	if err != nil || sum.Done != 1 || r.n("Submit") != 1 {
+		t.Errorf("summary %+v, %v, %d submits; want a.jpg processed", sum.Stats, err, r.n("Submit"))
+	}
+	e.wantContent("a.png", pngImage(4, 3))
 }

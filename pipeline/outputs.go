@@ -6,6 +6,7 @@ package pipeline
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -18,6 +19,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"hotfolder/watcher"
 )
@@ -29,6 +31,48 @@ const claimsFile = "outputs.jsonl"
 type claimLine struct {
 	Output string `json:"output"` // slash-separated, relative to the output root
 	Input  string `json:"input"`  // slash-separated, relative to the input root
+
+	// File names are bytes, and JSON turns bytes that are not UTF-8 into
+	// U+FFFD: a name that is not valid UTF-8 is kept exactly here
+	// (base64), and Output or Input holds it only for people to read.
+	OutputBytes rawName `json:"output_bytes,omitempty"`
+	InputBytes  rawName `json:"input_bytes,omitempty"`
+}
+
+// rawName is a name kept byte for byte in JSON, as base64.
+type rawName string
+
+func (n rawName) MarshalText() ([]byte, error) {
+	return base64.StdEncoding.AppendEncode(nil, []byte(n)), nil
+}
+
+func (n *rawName) UnmarshalText(b []byte) error {
+	d, err := base64.StdEncoding.AppendDecode(nil, b)
+	*n = rawName(d)
+	return err
+}
+
+// lossless returns c ready to be written: names that JSON would change
+// are kept in the Bytes fields too.
+func (c claimLine) lossless() claimLine {
+	if !utf8.ValidString(c.Output) {
+		c.OutputBytes, c.Output = rawName(c.Output), strings.ToValidUTF8(c.Output, "\uFFFD")
+	}
+	if !utf8.ValidString(c.Input) {
+		c.InputBytes, c.Input = rawName(c.Input), strings.ToValidUTF8(c.Input, "\uFFFD")
+	}
+	return c
+}
+
+// exact returns c as read, with the exact names.
+func (c claimLine) exact() claimLine {
+	if c.OutputBytes != "" {
+		c.Output, c.OutputBytes = string(c.OutputBytes), ""
+	}
+	if c.InputBytes != "" {
+		c.Input, c.InputBytes = string(c.InputBytes), ""
+	}
+	return c
 }
 
 // outputs assigns output names to inputs and keeps the assignments (claims)
@@ -36,9 +80,11 @@ type claimLine struct {
 // claims are made one at a time, so the order of calls decides who wins a
 // name.
 type outputs struct {
-	root     string // output root
-	ext      string // output extension, without the dot
-	reserved string // folded path of the state folder relative to root; "" when it is outside
+	root     string   // output root
+	dir      *os.Root // the output root, opened: outputs are written and read through it; nil in a dry run
+	ext      string   // output extension, without the dot
+	reserved string   // folded path of the state folder relative to root; "" when it is outside
+	nameMax  int      // the longest file name, in bytes, the output folder's file system takes
 	log      *slog.Logger
 
 	mu       sync.Mutex
@@ -61,24 +107,31 @@ func openOutputs(root, state, ext string, log *slog.Logger) (*outputs, error) {
 		root:     root,
 		ext:      ext,
 		log:      log,
+		nameMax:  nameMax(root),
 		byInput:  make(map[string]string),
 		byOutput: make(map[string]string),
 	}
 	if rel, err := filepath.Rel(root, state); err == nil && filepath.IsLocal(rel) {
 		o.reserved = fold(filepath.ToSlash(rel))
 	}
+	dir, err := os.OpenRoot(root)
+	if err != nil {
+		return nil, &fatalError{err: fmt.Errorf("open output folder: %w", err), hint: outHint}
+	}
 	name := filepath.Join(state, claimsFile)
 	f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_APPEND, 0o666)
 	if err != nil {
+		dir.Close()
 		return nil, stateError(fmt.Errorf("open claims file: %w", err))
 	}
 	if err := lockFile(f); err != nil {
+		dir.Close()
 		f.Close()
 		return nil, err
 	}
-	o.f = f
+	o.dir, o.f = dir, f
 	if err := o.load(); err != nil {
-		f.Close()
+		o.close()
 		return nil, err
 	}
 	return o, nil
@@ -87,7 +140,7 @@ func openOutputs(root, state, ext string, log *slog.Logger) (*outputs, error) {
 // readOutputs loads the claims file, if there is one, for a dry run: no
 // file is created, locked or repaired, and new claims stay in memory.
 func readOutputs(root, state, ext string, log *slog.Logger) (*outputs, error) {
-	o := &outputs{root: root, ext: ext, log: log, dry: true,
+	o := &outputs{root: root, ext: ext, log: log, dry: true, nameMax: nameMax(root),
 		byInput: make(map[string]string), byOutput: make(map[string]string)}
 	if rel, err := filepath.Rel(root, state); err == nil && filepath.IsLocal(rel) {
 		o.reserved = fold(filepath.ToSlash(rel))
@@ -151,6 +204,7 @@ func (o *outputs) parse(line []byte) (claimLine, error) {
 	if err := json.Unmarshal(line, &c); err != nil {
 		return c, err
 	}
+	c = c.exact()
 	if !validRel(c.Input) || !validRel(c.Output) {
 		return c, fmt.Errorf("not a relative path: %q → %q", c.Input, c.Output)
 	}
@@ -226,7 +280,7 @@ func (o *outputs) claim(in string) (string, error) {
 		default:
 			name = base + "-" + strconv.Itoa(i) + "." + o.ext
 		}
-		out := dir + name
+		out := dir + fitName(name, o.ext, o.nameMax)
 		if _, taken := o.byOutput[fold(out)]; taken || o.isReserved(out) {
 			continue
 		}
@@ -248,7 +302,7 @@ func (o *outputs) append(c claimLine) error {
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf) // Encode adds the newline
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(c); err != nil {
+	if err := enc.Encode(c.lossless()); err != nil {
 		return err
 	}
 	if _, err := o.f.Write(buf.Bytes()); err != nil {
@@ -263,27 +317,39 @@ func (o *outputs) append(c claimLine) error {
 // upToDate is the skip rule: output out exists as a regular file modified
 // after input f.
 func (o *outputs) upToDate(out string, f watcher.File) bool {
-	fi, err := os.Stat(o.abs(out))
+	fi, err := o.lstat(out)
 	return err == nil && fi.Mode().IsRegular() && fi.ModTime().After(f.ModTime)
 }
 
 // exists reports whether output out exists as a regular file.
 func (o *outputs) exists(out string) bool {
-	fi, err := os.Stat(o.abs(out))
+	fi, err := o.lstat(out)
 	return err == nil && fi.Mode().IsRegular()
+}
+
+// lstat is os.Lstat of output rel, inside the output folder.
+func (o *outputs) lstat(rel string) (fs.FileInfo, error) {
+	if o.dir == nil {
+		return os.Lstat(o.abs(rel))
+	}
+	return o.dir.Lstat(filepath.FromSlash(rel))
 }
 
 // abs is the file path of output rel.
 func (o *outputs) abs(rel string) string { return filepath.Join(o.root, filepath.FromSlash(rel)) }
 
-// close releases the claims file and its lock.
+// close releases the claims file, its lock and the output folder.
 func (o *outputs) close() error {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if o.f == nil {
-		return nil
+	var errs []error
+	if o.dir != nil {
+		errs = append(errs, o.dir.Close())
+		o.dir = nil
 	}
-	err := o.f.Close()
-	o.f = nil
-	return err
+	if o.f != nil {
+		errs = append(errs, o.f.Close())
+		o.f = nil
+	}
+	return errors.Join(errs...)
 }

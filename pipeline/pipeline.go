@@ -61,6 +61,20 @@ type Remote interface {
 	Discard(ctx context.Context, src uploader.Source) error
 }
 
+// Quota is the rate limiter as far as the journal keeps its pacing across
+// runs (implemented by *ratelimit.Set). The slots it grants on the POST
+// buckets are journaled as they are granted, before the request is sent,
+// and [New] hands the last run's back to it: a run started right after a
+// killed one then does not crowd the killed run's last window (Adobe
+// would answer 429, and the run would slow itself down).
+type Quota interface {
+	// Restore tells bucket b about requests an earlier run sent.
+	Restore(b ratelimit.Bucket, grants []time.Time)
+	// OnGrant calls fn with each slot granted, before the request goes
+	// out; nil stops it.
+	OnGrant(fn func(b ratelimit.Bucket, at time.Time))
+}
+
 // Config configures a [Pipeline].
 type Config struct {
 	In, Out string          // absolute input root and output root
@@ -79,6 +93,10 @@ type Config struct {
 	OnSuccess, OnFailure    Action
 	ProcessedDir, FailedDir string
 
+	// Quota, when set, has its POST pacing journaled and restored (see
+	// [Quota]).
+	Quota Quota
+
 	Logger *slog.Logger     // nil = discard
 	Now    func() time.Time // nil = time.Now
 }
@@ -96,6 +114,9 @@ type Pipeline struct {
 	j      *journal.Journal
 	report *failureReport
 	ran    atomic.Bool
+	// adopt: the journal was moved aside, so outputs it no longer knows
+	// of may be taken as done (see movedAside).
+	adopt bool
 
 	// takeMu makes taking a file and claiming its output name one step, so
 	// names are claimed in the order the source found the files.
@@ -106,6 +127,8 @@ type Pipeline struct {
 	uploaded, downloaded                 atomic.Int64
 	resumed, failedEarlier               atomic.Int64
 	saves                                atomic.Int64 // journal writes, for the status snapshot
+	searched                             atomic.Bool  // the source handed on everything it had to find
+	grantWarned                          atomic.Bool
 
 	failMu   sync.Mutex
 	failures []Failure
@@ -173,12 +196,22 @@ func New(cfg Config, src Source, remote Remote) (*Pipeline, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := claimOutputFolder(cfg.Out, cfg.State, false, cfg.Logger); err != nil {
+		outs.close()
+		return nil, err
+	}
+	jpath := filepath.Join(cfg.State, JournalFile)
+	adopt := movedAside(jpath, outs)
 	// A generous lock timeout: a hotfolder status reading the journal
 	// holds it for a moment.
-	j, err := journal.Open(filepath.Join(cfg.State, JournalFile), journal.Options{Now: cfg.Now, Timeout: 2 * time.Second})
+	j, err := journal.Open(jpath, journal.Options{Now: cfg.Now, Timeout: 2 * time.Second})
 	if err != nil {
 		outs.close()
 		return nil, err
+	}
+	if adopt {
+		cfg.Logger.Info("a new journal beside earlier output claims (the journal was moved aside): " +
+			"outputs that are complete images newer than their inputs are taken as done")
 	}
 	report, err := openFailureReport(filepath.Join(cfg.State, FailureReportFile))
 	if err != nil {
@@ -187,10 +220,39 @@ func New(cfg Config, src Source, remote Remote) (*Pipeline, error) {
 		return nil, stateError(err)
 	}
 	removeStale(cfg.Out, cfg.State, cfg.Logger)
-	return &Pipeline{
-		cfg: cfg, src: src, remote: remote, log: cfg.Logger, outs: outs, j: j, report: report,
+	p := &Pipeline{
+		cfg: cfg, src: src, remote: remote, log: cfg.Logger, outs: outs, j: j, report: report, adopt: adopt,
 		busy: make(map[string]bool), wake: make(chan struct{}, 1), stop: make(chan struct{}),
-	}, nil
+	}
+	p.restoreQuota()
+	return p, nil
+}
+
+// restoreQuota hands the last run's POST grants to the Quota and journals
+// this run's from now on.
+func (p *Pipeline) restoreQuota() {
+	if p.cfg.Quota == nil {
+		return
+	}
+	grants, err := p.j.Grants()
+	if err != nil {
+		p.log.Warn("could not read the last run's request times from the journal; the first requests may draw a 429", "error", err)
+	}
+	for b, ts := range grants {
+		p.cfg.Quota.Restore(ratelimit.Bucket(b), ts)
+	}
+	p.cfg.Quota.OnGrant(p.journalGrant)
+}
+
+// journalGrant records a POST slot before its request is sent. Failing to
+// only costs the next run its pacing: it is logged once.
+func (p *Pipeline) journalGrant(b ratelimit.Bucket, at time.Time) {
+	if b != ratelimit.Post && b != ratelimit.RemoveBackgroundPost {
+		return // GET limits are far above what polling spends
+	}
+	if err := p.j.AddGrant(string(b), at); err != nil && p.grantWarned.CompareAndSwap(false, true) {
+		p.log.Warn("could not journal a request time; a restart right after a stop may draw a 429", "error", err)
+	}
 }
 
 // JournalFile is the journal's name inside the state folder.
@@ -198,6 +260,9 @@ const JournalFile = "journal.db"
 
 // Close releases the state folder. Call it after Run has returned.
 func (p *Pipeline) Close() error {
+	if p.cfg.Quota != nil {
+		p.cfg.Quota.OnGrant(nil)
+	}
 	return errors.Join(p.j.Close(), p.outs.close(), p.report.close())
 }
 
@@ -238,6 +303,7 @@ func (p *Pipeline) summary() Summary {
 	s.Failures = append([]Failure(nil), p.failures...)
 	p.failMu.Unlock()
 	s.Pending = max(0, s.Found-s.Finished()-s.Active)
+	s.Searched = p.searched.Load()
 	return s
 }
 
@@ -291,6 +357,7 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 		err := p.src.Run(srcCtx, files)
 		switch {
 		case err == nil:
+			p.searched.Store(true)
 			return nil
 		case gctx.Err() != nil:
 			return gctx.Err() // aborted, or another goroutine failed first
@@ -577,10 +644,13 @@ const (
 // another output name is new work.
 func (p *Pipeline) decide(f watcher.File, out string, rec journal.Record, known bool) verdict {
 	switch {
-	case !known && p.outs.upToDate(out, f):
-		// No record at all: a journal moved aside, or an output made by
-		// hand. (With a record of other content, the content changed,
-		// whatever the times say: cp -p can bring an older mtime.)
+	case !known && p.adopt && p.outs.upToDate(out, f) && p.outs.adoptable(out):
+		// No record at all, in a journal that replaced one moved aside:
+		// an output newer than its input, complete, of the right format,
+		// is one the old journal knew. (With a record of other content,
+		// the content changed, whatever the times say: cp -p can bring
+		// an older mtime.) Without a journal moved aside, a file under an
+		// output's name is not taken for one: it may be anything.
 		return trustOutput
 	case !current(rec, known, f, out):
 		return process
@@ -627,6 +697,12 @@ func (p *Pipeline) settle(ctx context.Context, t *task, n int64, stage string, e
 		p.settleInput(f, true)
 		return nil
 	}
+	if isFatal(err) {
+		// Not the file's fault: it stays pending, its record as it was, so
+		// the next run takes it up again, and the summary agrees with the
+		// journal. The error stops the run and is reported by the caller.
+		return fmt.Errorf("%s: %s: %w", DisplayName(f.Rel), stage, err)
+	}
 	p.failMu.Lock()
 	p.failures = append(p.failures, Failure{Rel: f.Rel, Stage: stage, Err: err})
 	p.failMu.Unlock()
@@ -637,19 +713,15 @@ func (p *Pipeline) settle(ctx context.Context, t *task, n int64, stage string, e
 		args = append(args, "hint", h)
 	}
 	p.log.Info("failed", args...)
-	if isFatal(err) {
-		// Not the file's fault: its record stays as it was, so the next
-		// run takes it up again.
-		return fmt.Errorf("%s: %s: %w", f.Rel, stage, err)
-	}
 	if t.rec.Rel == "" {
 		return nil // it could not even be named: nothing to record
 	}
 	t.rec.State = journal.Failed
 	t.rec.Failure = failureOf(stage, err, now)
-	if stage == "check" && (errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist)) {
-		// Fixed by a chmod (or putting it back), which leaves size and
-		// time alone: the next sighting must try again, not skip it.
+	if stage == "check" && (errors.Is(err, fs.ErrPermission) || errors.Is(err, fs.ErrNotExist) || errors.Is(err, errOutputPath)) {
+		// Fixed by a chmod, putting it back or mending -out, which leaves
+		// the input's size and time alone: the next sighting must try
+		// again, not skip it.
 		t.rec.Failure.Permanent = false
 	}
 	if jerr := p.save(t.rec); jerr != nil {
@@ -666,6 +738,9 @@ func (p *Pipeline) settle(ctx context.Context, t *task, n int64, stage string, e
 // returns the result's size, or the stage that failed and why.
 func (p *Pipeline) process(ctx context.Context, t *task) (int64, string, error) {
 	if err := p.remote.Check(ctx, t.f.Path); err != nil {
+		return 0, "check", err
+	}
+	if err := p.outs.checkPath(t.out); err != nil {
 		return 0, "check", err
 	}
 	if err := p.put(t, journal.Queued); err != nil {
@@ -698,7 +773,7 @@ func (p *Pipeline) submit(ctx context.Context, t *task) (int64, string, error) {
 		p.discardUpload(ctx, t)
 		return 0, "submit", err
 	}
-	t.rec.JobID, t.rec.StatusURL, t.rec.Op, t.rec.Submitted = job.ID, job.StatusURL, job.Op, job.Submitted
+	t.rec.JobID, t.rec.StatusURL, t.rec.Op, t.rec.Submitted, t.rec.API = job.ID, job.StatusURL, job.Op, job.Submitted, job.API
 	if err := p.put(t, journal.Submitted); err != nil {
 		return 0, "write", err
 	}
@@ -718,7 +793,7 @@ func (p *Pipeline) resume(ctx context.Context, t *task) (int64, string, error) {
 		return size, "write", p.put(t, journal.Done)
 	}
 	// A fresh deadline: the job may have been submitted long ago.
-	job := uploader.Job{ID: r.JobID, StatusURL: r.StatusURL, Op: r.Op, Submitted: p.cfg.Now()}
+	job := uploader.Job{ID: r.JobID, StatusURL: r.StatusURL, Op: r.Op, Submitted: p.cfg.Now(), API: r.API}
 	return p.complete(ctx, t, job)
 }
 
@@ -793,11 +868,11 @@ func (p *Pipeline) discardUpload(ctx context.Context, t *task) {
 // moves it into place. The output name never holds a partial result.
 func (p *Pipeline) fetch(ctx context.Context, t *task, res uploader.Output) (int64, string, error) {
 	f := t.f
-	final := p.outs.abs(t.out)
-	if err := os.MkdirAll(filepath.Dir(final), 0o777); err != nil {
+	final := osRel(t.out)
+	if err := p.outs.dir.MkdirAll(filepath.Dir(final), 0o777); err != nil {
 		return 0, "write", outputError(fmt.Errorf("create output folder: %w", err))
 	}
-	tmp, err := createTemp(final)
+	tmp, err := createTemp(p.outs.dir, final)
 	if err != nil {
 		return 0, "write", outputError(fmt.Errorf("create temporary file: %w", err))
 	}
@@ -831,7 +906,7 @@ func (p *Pipeline) fetch(ctx context.Context, t *task, res uploader.Output) (int
 	// changed while it was being processed, this result is of the old
 	// content: date it back so the new content is not skipped.
 	if fi, err := os.Stat(f.Path); err == nil && (!fi.ModTime().Equal(f.ModTime) || fi.Size() != f.Size) {
-		if err := os.Chtimes(final, f.ModTime, f.ModTime); err != nil {
+		if err := p.outs.dir.Chtimes(final, f.ModTime, f.ModTime); err != nil {
 			p.log.Warn("could not date back output of changed input", "file", f.Rel, "error", err)
 		}
 		p.log.Info("input changed while being processed; it will be processed again", "file", f.Rel)
@@ -842,7 +917,7 @@ func (p *Pipeline) fetch(ctx context.Context, t *task, res uploader.Output) (int
 // writtenSince reports whether output out exists as a regular file written
 // after since, with its size and hash.
 func (p *Pipeline) writtenSince(out string, since time.Time) (int64, string, bool) {
-	fl, err := os.Open(p.outs.abs(out))
+	fl, err := p.outs.dir.Open(osRel(out))
 	if err != nil {
 		return 0, "", false
 	}

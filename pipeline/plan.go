@@ -55,7 +55,12 @@ func DryRun(ctx context.Context, cfg Config, src Source, check func(ctx context.
 	if err != nil {
 		return plan, err
 	}
-	j, err := journal.Open(filepath.Join(cfg.State, JournalFile), journal.Options{ReadOnly: true})
+	if err := claimOutputFolder(filepath.Clean(cfg.Out), cfg.State, true, cfg.Logger); err != nil {
+		return plan, err
+	}
+	jpath := filepath.Join(cfg.State, JournalFile)
+	adopt := movedAside(jpath, outs)
+	j, err := journal.Open(jpath, journal.Options{ReadOnly: true})
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		j = nil // no run yet
@@ -64,7 +69,7 @@ func DryRun(ctx context.Context, cfg Config, src Source, check func(ctx context.
 	default:
 		defer j.Close()
 	}
-	p := &Pipeline{cfg: cfg, outs: outs}
+	p := &Pipeline{cfg: cfg, outs: outs, adopt: adopt}
 
 	files := make(chan watcher.File)
 	g, gctx := errgroup.WithContext(ctx)

@@ -39,4 +39,9 @@ type Summary struct {
 	Stats
 	Failures []Failure // every input that ended failed, in the order they failed
 	Pending  int64     // inputs found but not finished because the run was stopped
+	// Searched reports whether the source handed on everything it had to
+	// find: false when the run was stopped first, e.g. a -once run stopped
+	// before its files had settled (Found may then be 0 while work is
+	// left).
+	Searched bool
 }

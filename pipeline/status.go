@@ -56,7 +56,7 @@ type StatusJob struct {
 // statusFailure is the failure of record r as status and the failure
 // report show it.
 func statusFailure(r journal.Record) StatusFailure {
-	f := StatusFailure{Input: r.Rel}
+	f := StatusFailure{Input: DisplayName(r.Rel)}
 	if fl := r.Failure; fl != nil {
 		f.Stage, f.HTTPStatus, f.Code, f.Message, f.Hint, f.Permanent, f.Time =
 			fl.Stage, fl.HTTPStatus, fl.Code, fl.Message, fl.Hint, fl.Permanent, fl.Time
@@ -76,7 +76,7 @@ func buildStatus(j *journal.Journal, state string, now time.Time) (Status, error
 		case journal.Failed:
 			st.Failures = append(st.Failures, statusFailure(r))
 		case journal.Queued, journal.Uploaded, journal.Submitted:
-			st.InFlight = append(st.InFlight, StatusJob{Input: r.Rel, State: string(r.State), JobID: r.JobID,
+			st.InFlight = append(st.InFlight, StatusJob{Input: DisplayName(r.Rel), State: string(r.State), JobID: r.JobID,
 				Submitted: r.Submitted, Resubmits: r.Resubmits})
 		}
 		return nil

@@ -50,8 +50,11 @@ func isTempName(name string) bool {
 
 // tempFile is a result being downloaded next to its final name. It is
 // handed to the downloader as an io.WriteSeeker (with a Truncate method); [tempFile.commit] moves it
-// into place, [tempFile.remove] throws it away. Not safe for concurrent use.
+// into place, [tempFile.remove] throws it away. Every name is relative to
+// root and goes through it, so no symbolic link can take a write outside
+// the output folder. Not safe for concurrent use.
 type tempFile struct {
+	root  *os.Root
 	f     *os.File
 	name  string // temporary file
 	final string // where commit puts it
@@ -59,8 +62,9 @@ type tempFile struct {
 	done  bool   // committed or removed
 }
 
-// createTemp creates a new, empty temporary file in final's folder.
-func createTemp(final string) (*tempFile, error) {
+// createTemp creates a new, empty temporary file in the folder of final, a
+// path relative to root.
+func createTemp(root *os.Root, final string) (*tempFile, error) {
 	dir, base := filepath.Split(final)
 	if len(base) > tempMaxRef {
 		n := tempMaxRef
@@ -73,16 +77,16 @@ func createTemp(final string) (*tempFile, error) {
 		var b [tempRandom / 2]byte
 		rand.Read(b[:])
 		name := filepath.Join(dir, "."+base+tempMid+hex.EncodeToString(b[:])+tempSuffix)
-		f, err := os.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
+		f, err := root.OpenFile(name, os.O_RDWR|os.O_CREATE|os.O_EXCL, 0o666)
 		if errors.Is(err, fs.ErrExist) {
 			continue
 		}
 		if err != nil {
 			return nil, err
 		}
-		return &tempFile{f: f, name: name, final: final}, nil
+		return &tempFile{root: root, f: f, name: name, final: final}, nil
 	}
-	return nil, fmt.Errorf("create temporary file in %s: too many name collisions", dir)
+	return nil, fmt.Errorf("create temporary file in %s: too many name collisions", filepath.Join(root.Name(), dir))
 }
 
 func (t *tempFile) Write(p []byte) (int, error) {
@@ -145,15 +149,15 @@ func (t *tempFile) commit(size int64, log *slog.Logger) error {
 	if err != nil {
 		return err
 	}
-	if err := os.Rename(t.name, t.final); err != nil {
+	if err := t.root.Rename(t.name, t.final); err != nil {
 		return err
 	}
 	t.done = true
 	// The result is complete and in place; a folder that cannot be synced
 	// (some network and FUSE file systems) at worst loses the rename in a
 	// power cut, and then the next run redoes the file.
-	if err := syncDir(filepath.Dir(t.final)); err != nil {
-		log.Warn("could not sync output folder", "folder", filepath.Dir(t.final), "error", err)
+	if err := syncDir(t.root, filepath.Dir(t.final)); err != nil {
+		log.Warn("could not sync output folder", "folder", filepath.Join(t.root.Name(), filepath.Dir(t.final)), "error", err)
 	}
 	return nil
 }
@@ -169,15 +173,15 @@ func (t *tempFile) remove() {
 		t.f.Close()
 		t.f = nil
 	}
-	os.Remove(t.name)
+	t.root.Remove(t.name)
 }
 
-// syncDir makes a rename in dir durable.
-func syncDir(dir string) error {
+// syncDir makes a rename in dir, relative to root, durable.
+func syncDir(root *os.Root, dir string) error {
 	if runtime.GOOS == "windows" {
 		return nil // directories cannot be opened for syncing there; NTFS journals renames
 	}
-	d, err := os.Open(dir)
+	d, err := root.Open(dir)
 	if err != nil {
 		return err
 	}
@@ -187,7 +191,12 @@ func syncDir(dir string) error {
 
 // checkWritable creates and removes a temporary file in dir.
 func checkWritable(dir string) error {
-	t, err := createTemp(filepath.Join(dir, "write-test"))
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	t, err := createTemp(root, "write-test")
 	if err != nil {
 		return err
 	}

@@ -34,8 +34,13 @@ func TestIsTempName(t *testing.T) {
 	}
 	// Names createTemp makes, including from very long output names, match.
 	dir := t.TempDir()
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
 	for _, final := range []string{"a.png", strings.Repeat("é", 120) + ".png", strings.Repeat("x", 250)} {
-		tf, err := createTemp(filepath.Join(dir, final))
+		tf, err := createTemp(root, final)
 		if err != nil {
 			t.Fatalf("createTemp for %d-byte name: %v", len(final), err)
 		}

@@ -248,13 +248,9 @@ func WriteSummary(w io.Writer, s pipeline.Summary, now time.Time) {
 }
 
 // oneLine quotes a path that would otherwise break the report's layout (a
-// newline in a file name is legal on Unix).
-func oneLine(s string) string {
-	if strings.ContainsAny(s, "\r\n\t") {
-		return fmt.Sprintf("%q", s)
-	}
-	return s
-}
+// newline in a file name is legal on Unix) or hide its bytes (a name need
+// not be UTF-8).
+func oneLine(s string) string { return pipeline.DisplayName(s) }
 
 // indent keeps a multi-line message inside its failure's block.
 func indent(s, prefix string) string {
