@@ -59,8 +59,9 @@ Usage:
   hotfolder status [-out DIR | -state DIR] [-json]    what the journal says: counts, failures, jobs in flight
   hotfolder emulator [-addr 127.0.0.1:8080] [flags]   run the API emulator on its own
 
-Without -once, hotfolder keeps watching -in for new images until SIGINT or
-SIGTERM (the first finishes the images in progress, a second aborts).
+Without -once, hotfolder keeps watching -in for new images until SIGINT,
+SIGTERM or SIGHUP (the first finishes the images in progress, a second
+aborts; under nohup SIGHUP stays ignored).
 Without ADOBE_CLIENT_ID in the environment it uses its built-in emulator of
 the API: the results are an approximation made on this machine, not Adobe's.
 
@@ -178,7 +179,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	case err != nil:
 		printError(redacting{stderr, logging.NewRedactor(logging.EnvSecrets(os.Getenv))}, err)
 		return exitFatal
-	case cfg.once && stopped && sum.Pending > 0:
+	case cfg.once && stopped && (sum.Pending > 0 || !sum.Searched):
+		// Stopped with work left, even if none was found yet (files
+		// still settling): scripts must not take that for success.
 		return exitInterrupted
 	case sum.Failed > 0:
 		return exitSomeFailed
@@ -196,7 +199,7 @@ func printError(w io.Writer, err error) {
 
 // stopper turns the ways a run ends early into a stop channel (take no new
 // files, let those in flight finish) and a context (abort now): the first
-// SIGINT/SIGTERM or the end of -max-duration stops the run, and then the
+// stop signal or the end of -max-duration stops the run, and then the
 // grace period or a second signal aborts it. An aborted job stays in the
 // journal for the next run.
 type stopper struct {
@@ -216,7 +219,7 @@ func newStopper(stderr io.Writer, grace, maxDuration time.Duration) (*stopper, f
 	s := &stopper{stop: make(chan struct{}), grace: grace, stderr: stderr}
 	s.ctx, s.abort = context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, os.Interrupt, syscall.SIGTERM)
+	signal.Notify(ch, stopSignals()...)
 	var limit <-chan time.Time
 	var timer *time.Timer
 	if maxDuration > 0 {
@@ -244,6 +247,18 @@ func newStopper(stderr io.Writer, grace, maxDuration time.Duration) (*stopper, f
 		}
 	}()
 	return s, func() { signal.Stop(ch); s.abort() }
+}
+
+// stopSignals are the signals that stop a run gracefully: SIGINT, SIGTERM
+// and SIGHUP (a closed terminal or ssh session is an ending like any
+// other, not a crash). A SIGHUP that is ignored, as under nohup, stays
+// ignored: asking for it would undo that.
+func stopSignals() []os.Signal {
+	sigs := []os.Signal{os.Interrupt, syscall.SIGTERM}
+	if !signal.Ignored(syscall.SIGHUP) {
+		sigs = append(sigs, syscall.SIGHUP)
+	}
+	return sigs
 }
 
 // halt closes stop once and starts the grace period.
@@ -505,6 +520,9 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	if st, err := os.Stat(in); err != nil || !st.IsDir() {
 		return sum, usagef("-in %s is not a folder hotfolder can read", cfg.in)
 	}
+	if err := checkFolders(in, out); err != nil {
+		return sum, err
+	}
 	// Inputs moved away go beside the hot folder unless told otherwise.
 	processed, failed := filepath.Join(filepath.Dir(in), "processed"), filepath.Join(filepath.Dir(in), "failed")
 	if cfg.processedDir != "" {
@@ -598,11 +616,18 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 
 	switch api {
 	case "emulator":
-		srv, err := emulator.Start(emulator.Config{Limits: prof, ClientSecret: emuSecret, Logger: log.With("component", "emulator")})
+		// Its jobs and results live in the state folder, so that the next
+		// run can finish the jobs this one leaves in flight.
+		srv, err := emulator.Start(emulator.Config{Limits: prof, ClientSecret: emuSecret, Dir: filepath.Join(state, "emulator"),
+			Logger: log.With("component", "emulator")})
+		if errors.Is(err, emulator.ErrDirInUse) {
+			return sum, stateInUse{err}
+		}
 		if err != nil {
 			return sum, fmt.Errorf("start the built-in emulator: %w", err)
 		}
 		defer srv.Close()
+		ucfg.APIName = "hotfolder emulator " + srv.ID()
 		why := "no ADOBE_CLIENT_ID set"
 		if cfg.api == "emulator" {
 			why = "-api emulator"
@@ -655,6 +680,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		Workers: workers,
 		Stop:    stop,
 		Logger:  log,
+		Quota:   limiter,
 
 		RetryFailed:  cfg.retryFailed,
 		KeepUploads:  cfg.keepUploads,
@@ -683,6 +709,39 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		progress.WriteSummary(report, sum, time.Now())
 	}
 	return sum, err
+}
+
+// checkFolders refuses an output folder that is the hot folder, or that
+// holds it: results would be taken for new inputs and paid for again.
+// (-out inside -in is fine: the watcher leaves it out.)
+func checkFolders(in, out string) error {
+	rin, rout := resolved(in), resolved(out)
+	switch {
+	case rin == rout:
+		return usagef("-out %s is the hot folder (-in) itself: every result would be taken for a new input and paid for again; "+
+			"write the results beside it, e.g. -out %s", out, in+"-done")
+	case strings.HasPrefix(rin, rout+string(filepath.Separator)):
+		return usagef("-in %s is inside -out %s: results mirrored into -out could land in the hot folder and be taken for new inputs; "+
+			"give folders side by side, e.g. -out %s", in, out, filepath.Join(filepath.Dir(rin), filepath.Base(rin)+"-done"))
+	}
+	return nil
+}
+
+// resolved is the absolute path p with its symbolic links resolved, as far
+// as it exists, so that two names of one folder compare equal.
+func resolved(p string) string {
+	var rest []string
+	for dir := filepath.Clean(p); ; {
+		if real, err := filepath.EvalSymlinks(dir); err == nil {
+			return filepath.Join(append([]string{real}, rest...)...)
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return filepath.Clean(p)
+		}
+		rest = append([]string{filepath.Base(dir)}, rest...)
+		dir = parent
+	}
 }
 
 // dryRun prints what a run would do with the files in -in now, and what
@@ -728,6 +787,18 @@ func serveMetrics(addr string, m *metrics.Metrics, stderr io.Writer) (func(), er
 	}, nil
 }
 
+// stateInUse is the built-in emulator's folder held by another hotfolder
+// using the same state folder.
+type stateInUse struct{ err error }
+
+func (e stateInUse) Error() string {
+	return "the state folder is in use by another hotfolder: " + e.err.Error()
+}
+func (e stateInUse) Unwrap() error { return e.err }
+func (e stateInUse) Hint() string {
+	return "stop the other hotfolder, or give this one its own -out or -state"
+}
+
 // storage opens the -storage location for adobe mode.
 func storage(ctx context.Context, cfg config, hc *http.Client) (uploader.Storage, error) {
 	switch {
@@ -756,6 +827,7 @@ var (
 	_ uploader.Limiter = (*ratelimit.Set)(nil)
 	_ uploader.Storage = (*s3store.Store)(nil)
 	_ uploader.Storage = (*emulator.Store)(nil)
+	_ pipeline.Quota   = (*ratelimit.Set)(nil)
 )
 
 // runEmulator runs the emulator on its own, for trying hotfolder's adobe mode

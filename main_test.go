@@ -250,6 +250,8 @@ func TestCommandLine(t *testing.T) {
 		{"missing input folder", []string{"-in", filepath.Join(in, "nope"), "-out", out, "-once"}, nil, exitUsage, "not a folder"},
 		{"adobe without credentials", []string{"-in", in, "-out", out, "-api", "adobe"}, nil, exitUsage, "ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET"},
 		{"adobe without storage", []string{"-in", in, "-out", out, "-api", "adobe"}, []string{"ADOBE_CLIENT_ID=x", "ADOBE_CLIENT_SECRET=y"}, exitUsage, "-storage s3://"},
+		{"out is in", []string{"-in", in, "-out", in + "/.", "-once"}, nil, exitUsage, "is the hot folder (-in) itself"},
+		{"in inside out", []string{"-in", in, "-out", filepath.Dir(in), "-once"}, nil, exitUsage, "is inside -out"},
 		{"empty folder", []string{"-in", in, "-out", out, "-once"}, nil, exitOK, "summary: 0 done"},
 	}
 	for _, tc := range tests {
