@@ -63,8 +63,10 @@
 //
 // Hidden files and directories (a leading dot), partial downloads and temp
 // files (*.tmp, *.part, *.crdownload), Office lock files (~$*), Thumbs.db,
-// desktop.ini and .DS_Store are ignored, as are symbolic links (nothing
-// outside the root is read), other non-regular files and the directories in
+// desktop.ini and .DS_Store are ignored, as are symbolic links, wherever
+// they point (one into the root would make an image two inputs, paid for
+// twice; one out of it could read anything), other non-regular files and
+// the directories in
 // [Config.Exclude]. File contents are not checked here.
 //
 // # Network shares

@@ -945,6 +945,27 @@ func TestWatchSymlinkNotFollowed(t *testing.T) {
 	}
 }
 
+// TestWatchSymlinkInsideNotFollowed: a link to a file or folder that is
+// itself inside the root is not followed either, so one image is never
+// two inputs (and two paid jobs).
+func TestWatchSymlinkInsideNotFollowed(t *testing.T) {
+	t.Parallel()
+	cfg := watchConfig(t)
+	writeFile(t, cfg.Root, "shoes/red.jpg", "inside", time.Hour)
+	if err := os.Symlink(filepath.Join(cfg.Root, "shoes", "red.jpg"), filepath.Join(cfg.Root, "red-link.jpg")); err != nil {
+		t.Skipf("no symlinks: %v", err)
+	}
+	if err := os.Symlink("shoes", filepath.Join(cfg.Root, "shoes-link")); err != nil {
+		t.Fatal(err)
+	}
+	w := newWatcher(t, cfg)
+	r := ready(t, w)
+	if f := r.recv(t); f.Rel != "shoes/red.jpg" {
+		t.Fatalf("got %q, want shoes/red.jpg", f.Rel)
+	}
+	r.expectNone(t, 4*cfg.Settle)
+}
+
 // deny makes w's opens of path fail for lack of permission until the
 // returned func is called: with chmod where that works, else through the
 // open seam (root reads everything).
