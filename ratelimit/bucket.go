@@ -67,6 +67,23 @@ func ProfileNamed(name string) (Profile, error) {
 	return nil, fmt.Errorf("ratelimit: unknown limits profile %q (want soft or hard)", name)
 }
 
+// ProfileWith returns the profile called name with each of overrides
+// (-limit values, see [ParseOverride]) in place of its bucket's limit.
+func ProfileWith(name string, overrides []string) (Profile, error) {
+	p, err := ProfileNamed(name)
+	if err != nil {
+		return nil, err
+	}
+	for _, o := range overrides {
+		b, l, err := ParseOverride(o)
+		if err != nil {
+			return nil, err
+		}
+		p[b] = l
+	}
+	return p, nil
+}
+
 // ParseOverride reads a -limit value such as "remove-background.post=4/1s".
 func ParseOverride(s string) (Bucket, Limit, error) {
 	name, spec, ok := strings.Cut(s, "=")

@@ -123,3 +123,26 @@ func TestProfiles(t *testing.T) {
 		t.Error("Soft returns a shared map")
 	}
 }
+
+func TestProfileWith(t *testing.T) {
+	p, err := ProfileWith("hard", []string{"post=4/1s", "remove-background.post=3/3s"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Hard()
+	want[Post], want[RemoveBackgroundPost] = Limit{4, time.Second}, Limit{3, 3 * time.Second}
+	if len(p) != len(want) {
+		t.Fatalf("profile %v, want %v", p, want)
+	}
+	for b, l := range want {
+		if p[b] != l {
+			t.Errorf("%s = %v, want %v", b, p[b], l)
+		}
+	}
+	if _, err := ProfileWith("medium", nil); err == nil {
+		t.Error("an unknown profile was taken")
+	}
+	if _, err := ProfileWith("soft", []string{"put=1/1s"}); err == nil {
+		t.Error("a bad override was taken")
+	}
+}
