@@ -158,10 +158,13 @@ func (s *Server) process(j *job) (name, mediaType string, fail *jobFailure) {
 	if err := unsupported(j.spec.mode, j.spec.mediaType); err != nil {
 		return "", "", err
 	}
+	s.count(func(st *Stats) { st.JobsWaiting++ })
 	select {
 	case s.sem <- struct{}{}:
+		s.count(func(st *Stats) { st.JobsWaiting-- })
 		defer func() { <-s.sem }()
 	case <-s.ctx.Done():
+		s.count(func(st *Stats) { st.JobsWaiting-- })
 		return "", "", cutOff()
 	}
 	// Both cases are ready when Close cancels while a slot frees up:

@@ -98,14 +98,19 @@ func TestWorkersBoundProcessing(t *testing.T) {
 	for i := range 6 {
 		subs = append(subs, f.submit(rbBody(fmt.Sprintf("%s/in-%d.png", slow.URL, i), nil)))
 	}
-	// Give the job goroutines a moment to reach the source (real time: they run for real).
-	deadline := time.Now().Add(5 * time.Second)
-	for w, _ := slow.counts(); w < 2 && time.Now().Before(deadline); w, _ = slow.counts() {
+	// Every job either downloads or waits for a worker: two and four. With
+	// no bound, none would ever wait, and this would not come about.
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		w, _ := slow.counts()
+		waiting := f.s.Stats().JobsWaiting
+		if w == 2 && waiting == 4 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("%d inputs downloading and %d jobs waiting, want 2 and 4 (Workers: 2)", w, waiting)
+		}
 		time.Sleep(5 * time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond) // would let a third fetch arrive if the bound were broken
-	if w, _ := slow.counts(); w != 2 {
-		t.Fatalf("%d inputs downloading at once, want 2 (Workers)", w)
 	}
 	slow.Release()
 	for _, sub := range subs {

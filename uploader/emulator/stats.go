@@ -32,6 +32,9 @@ type Stats struct {
 	// JobsFailed those whose processing has ended that way (a job's status
 	// may still say running until its simulated latency has passed).
 	Jobs, JobsSucceeded, JobsFailed int
+	// JobsWaiting is how many jobs wait now for one of the Workers to
+	// process them.
+	JobsWaiting int
 	// Resumed counts jobs that an earlier emulator on the same Config.Dir
 	// accepted but did not finish, which this one ran again; their
 	// outcomes count in JobsSucceeded and JobsFailed, not in Jobs.
