@@ -36,7 +36,7 @@ func TestParseAction(t *testing.T) {
 // Inputs are moved or deleted only once their outcome is in the journal,
 // keeping their path below the hot folder, and never over another file.
 func TestInputActions(t *testing.T) {
-	failB := func(_ context.Context, src uploader.Source) (uploader.Job, error) {
+	failB := func(_ context.Context, src uploader.Upload) (uploader.Job, error) {
 		if strings.HasSuffix(src.Path, "b.jpg") {
 			return uploader.Job{}, &uploader.APIError{Op: "submit", StatusCode: 400}
 		}

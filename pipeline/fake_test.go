@@ -49,11 +49,11 @@ func (f sourceFunc) Run(ctx context.Context, out chan<- watcher.File) error { re
 // It counts calls per method and discards per storage key.
 type fakeRemote struct {
 	CheckFn    func(ctx context.Context, path string) error
-	UploadFn   func(ctx context.Context, path string) (uploader.Source, error)
-	SubmitFn   func(ctx context.Context, src uploader.Source) (uploader.Job, error)
-	WaitFn     func(ctx context.Context, job uploader.Job) (uploader.Output, error)
-	DownloadFn func(ctx context.Context, out uploader.Output, w io.WriteSeeker) (int64, error)
-	DiscardFn  func(ctx context.Context, src uploader.Source) error
+	UploadFn   func(ctx context.Context, path string) (uploader.Upload, error)
+	SubmitFn   func(ctx context.Context, src uploader.Upload) (uploader.Job, error)
+	WaitFn     func(ctx context.Context, job uploader.Job) (uploader.Result, error)
+	DownloadFn func(ctx context.Context, out uploader.Result, w io.WriteSeeker) (int64, error)
+	DiscardFn  func(ctx context.Context, src uploader.Upload) error
 
 	mu        sync.Mutex
 	calls     map[string]int
@@ -105,9 +105,9 @@ func (r *fakeRemote) Check(ctx context.Context, path string) error {
 	return nil
 }
 
-func (r *fakeRemote) Upload(ctx context.Context, path string) (uploader.Source, error) {
+func (r *fakeRemote) Upload(ctx context.Context, path string) (uploader.Upload, error) {
 	r.count("Upload")
-	var src uploader.Source
+	var src uploader.Upload
 	var err error
 	if r.UploadFn != nil {
 		src, err = r.UploadFn(ctx, path)
@@ -115,7 +115,7 @@ func (r *fakeRemote) Upload(ctx context.Context, path string) (uploader.Source, 
 		var fi os.FileInfo
 		fi, err = os.Stat(path)
 		if err == nil {
-			src = uploader.Source{Path: path, Key: "in/" + path, Size: fi.Size()}
+			src = uploader.Upload{Path: path, Key: "in/" + path, Size: fi.Size()}
 		}
 	}
 	if err == nil {
@@ -126,7 +126,7 @@ func (r *fakeRemote) Upload(ctx context.Context, path string) (uploader.Source, 
 	return src, err
 }
 
-func (r *fakeRemote) Submit(ctx context.Context, src uploader.Source) (uploader.Job, error) {
+func (r *fakeRemote) Submit(ctx context.Context, src uploader.Upload) (uploader.Job, error) {
 	r.count("Submit")
 	if r.SubmitFn != nil {
 		return r.SubmitFn(ctx, src)
@@ -134,15 +134,15 @@ func (r *fakeRemote) Submit(ctx context.Context, src uploader.Source) (uploader.
 	return uploader.Job{ID: src.Path, Op: "remove-background"}, nil
 }
 
-func (r *fakeRemote) Wait(ctx context.Context, job uploader.Job) (uploader.Output, error) {
+func (r *fakeRemote) Wait(ctx context.Context, job uploader.Job) (uploader.Result, error) {
 	r.count("Wait")
 	if r.WaitFn != nil {
 		return r.WaitFn(ctx, job)
 	}
-	return uploader.Output{URL: job.ID, MediaType: "image/png"}, nil
+	return uploader.Result{URL: job.ID, MediaType: "image/png"}, nil
 }
 
-func (r *fakeRemote) Download(ctx context.Context, out uploader.Output, w io.WriteSeeker) (int64, error) {
+func (r *fakeRemote) Download(ctx context.Context, out uploader.Result, w io.WriteSeeker) (int64, error) {
 	r.count("Download")
 	if r.DownloadFn != nil {
 		return r.DownloadFn(ctx, out, w)
@@ -150,7 +150,7 @@ func (r *fakeRemote) Download(ctx context.Context, out uploader.Output, w io.Wri
 	return io.Copy(w, bytes.NewReader(result(out.URL)))
 }
 
-func (r *fakeRemote) Discard(ctx context.Context, src uploader.Source) error {
+func (r *fakeRemote) Discard(ctx context.Context, src uploader.Upload) error {
 	r.count("Discard")
 	r.mu.Lock()
 	r.discards[src.Key]++

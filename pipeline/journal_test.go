@@ -68,13 +68,13 @@ func TestResumeSubmittedJobs(t *testing.T) {
 
 	var waited []string
 	r := &fakeRemote{
-		SubmitFn: func(context.Context, uploader.Source) (uploader.Job, error) {
+		SubmitFn: func(context.Context, uploader.Upload) (uploader.Job, error) {
 			t.Error("a journaled job was submitted again")
 			return uploader.Job{}, errors.New("no")
 		},
-		WaitFn: func(_ context.Context, job uploader.Job) (uploader.Output, error) {
+		WaitFn: func(_ context.Context, job uploader.Job) (uploader.Result, error) {
 			waited = append(waited, job.ID)
-			return uploader.Output{URL: job.ID}, nil
+			return uploader.Result{URL: job.ID}, nil
 		},
 	}
 	sum, err := e.run(e.config(1), &fakeSource{files: files}, r)
@@ -125,14 +125,14 @@ func TestResubmitOnceWhenJobGone(t *testing.T) {
 			lose := func() error { lost++; return fmt.Errorf("status: %w", tc.gone) }
 			r := &fakeRemote{}
 			if tc.gone == uploader.ErrJobGone {
-				r.WaitFn = func(_ context.Context, job uploader.Job) (uploader.Output, error) {
+				r.WaitFn = func(_ context.Context, job uploader.Job) (uploader.Result, error) {
 					if lost < losses {
-						return uploader.Output{}, lose()
+						return uploader.Result{}, lose()
 					}
-					return uploader.Output{URL: job.ID}, nil
+					return uploader.Result{URL: job.ID}, nil
 				}
 			} else {
-				r.DownloadFn = func(_ context.Context, out uploader.Output, w io.WriteSeeker) (int64, error) {
+				r.DownloadFn = func(_ context.Context, out uploader.Result, w io.WriteSeeker) (int64, error) {
 					if lost < losses {
 						return 0, lose()
 					}
@@ -173,7 +173,7 @@ func TestResubmitOnceWhenJobGone(t *testing.T) {
 func TestJournalSkipsDoneAndFailed(t *testing.T) {
 	e := newEnv(t)
 	a, b := e.input("a.jpg", time.Hour), e.input("b.jpg", time.Hour)
-	refuse := func(_ context.Context, src uploader.Source) (uploader.Job, error) {
+	refuse := func(_ context.Context, src uploader.Upload) (uploader.Job, error) {
 		if strings.HasSuffix(src.Path, "b.jpg") {
 			return uploader.Job{}, &uploader.APIError{Op: "submit", StatusCode: 400, Code: "InputValidationError", Message: "bad input"}
 		}
@@ -234,9 +234,9 @@ func TestOutputWrittenBeforeCrash(t *testing.T) {
 		t.Fatal(err)
 	}
 	r := noRemote(t)
-	r.WaitFn = func(context.Context, uploader.Job) (uploader.Output, error) {
+	r.WaitFn = func(context.Context, uploader.Job) (uploader.Result, error) {
 		t.Error("Wait called for a job whose output is written")
-		return uploader.Output{}, errors.New("no")
+		return uploader.Result{}, errors.New("no")
 	}
 	sum, err := e.run(e.config(1), &fakeSource{files: []watcher.File{a}}, r)
 	if err != nil || sum.Done != 1 {
@@ -288,7 +288,7 @@ func TestReadStatus(t *testing.T) {
 		t.Errorf("ReadStatus before any run: %v, want fs.ErrNotExist", err)
 	}
 	a, b, c := e.input("a.jpg", time.Hour), e.input("b.jpg", time.Hour), e.input("c.jpg", time.Hour)
-	refuse := func(_ context.Context, src uploader.Source) (uploader.Job, error) {
+	refuse := func(_ context.Context, src uploader.Upload) (uploader.Job, error) {
 		if strings.HasSuffix(src.Path, "b.jpg") {
 			return uploader.Job{}, &uploader.APIError{Op: "submit", StatusCode: 400, Code: "InputValidationError", Message: "bad input"}
 		}
@@ -341,14 +341,14 @@ func TestInputGoneOrChangedWhileUploading(t *testing.T) {
 	e := newEnv(t)
 	a, b, c := e.input("a.jpg", time.Hour), e.input("b.jpg", time.Hour), e.input("c.jpg", time.Hour)
 	r := &fakeRemote{}
-	r.UploadFn = func(_ context.Context, path string) (uploader.Source, error) {
+	r.UploadFn = func(_ context.Context, path string) (uploader.Upload, error) {
 		switch filepath.Base(path) {
 		case "a.jpg":
 			os.Remove(path)
 		case "b.jpg":
 			os.WriteFile(path, []byte("a longer, newer version"), 0o666)
 		}
-		return uploader.Source{Path: path, Key: "in/" + path, Size: 1}, nil
+		return uploader.Upload{Path: path, Key: "in/" + path, Size: 1}, nil
 	}
 	sum, err := e.run(e.config(1), &fakeSource{files: []watcher.File{a, b, c}}, r)
 	if err != nil {
@@ -375,7 +375,7 @@ func TestPostBudgetSpent(t *testing.T) {
 		files = append(files, e.input(fmt.Sprintf("f%d.jpg", i), time.Hour))
 	}
 	submits := 0
-	r := &fakeRemote{SubmitFn: func(_ context.Context, src uploader.Source) (uploader.Job, error) {
+	r := &fakeRemote{SubmitFn: func(_ context.Context, src uploader.Upload) (uploader.Job, error) {
 		if submits++; submits > 2 {
 			return uploader.Job{}, fmt.Errorf("submit: %w", ratelimit.ErrPostBudgetSpent)
 		}
@@ -479,7 +479,7 @@ func TestUnreadableFailureIsRetried(t *testing.T) {
 // pngRemote is a fakeRemote whose results are real PNG images, as an
 // output must be to be adopted after the journal was moved aside.
 func pngRemote() *fakeRemote {
-	return &fakeRemote{DownloadFn: func(_ context.Context, _ uploader.Output, w io.WriteSeeker) (int64, error) {
+	return &fakeRemote{DownloadFn: func(_ context.Context, _ uploader.Result, w io.WriteSeeker) (int64, error) {
 		n, err := w.Write(pngImage(4, 3))
 		return int64(n), err
 	}}

@@ -153,7 +153,7 @@ func TestLinkAfterCheckCannotEscape(t *testing.T) {
 	e := newEnv(t)
 	outside := t.TempDir()
 	f := e.input("shoes/red.jpg", time.Hour)
-	r := &fakeRemote{WaitFn: func(_ context.Context, job uploader.Job) (uploader.Output, error) {
+	r := &fakeRemote{WaitFn: func(_ context.Context, job uploader.Job) (uploader.Result, error) {
 		// Between the check and the write, shoes/ becomes a link out.
 		if err := os.MkdirAll(e.out, 0o777); err != nil {
 			t.Error(err)
@@ -161,7 +161,7 @@ func TestLinkAfterCheckCannotEscape(t *testing.T) {
 		if err := os.Symlink(outside, e.outPath("shoes")); err != nil {
 			t.Error(err)
 		}
-		return uploader.Output{URL: job.ID}, nil
+		return uploader.Result{URL: job.ID}, nil
 	}}
 	sum, err := e.run(e.config(1), &fakeSource{files: []watcher.File{f}}, r)
 	if err != nil || sum.Failed != 1 || sum.Failures[0].Stage != "write" {
@@ -212,7 +212,7 @@ func TestQuotaPacingIsJournaled(t *testing.T) {
 	cfg := e.config(1)
 	cfg.Quota = q
 	at := clock().Add(-time.Second)
-	r := &fakeRemote{SubmitFn: func(_ context.Context, src uploader.Source) (uploader.Job, error) {
+	r := &fakeRemote{SubmitFn: func(_ context.Context, src uploader.Upload) (uploader.Job, error) {
 		q.grant("remove-background.post", at) // as the client's limiter would
 		q.grant("remove-background.get", at)
 		return uploader.Job{ID: src.Path}, nil

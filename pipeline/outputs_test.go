@@ -71,9 +71,9 @@ func noRemote(t *testing.T) *fakeRemote {
 	fail := func(string) { t.Helper(); t.Error("remote called for an up-to-date input") }
 	return &fakeRemote{
 		CheckFn: func(context.Context, string) error { fail("Check"); return nil },
-		UploadFn: func(context.Context, string) (uploader.Source, error) {
+		UploadFn: func(context.Context, string) (uploader.Upload, error) {
 			fail("Upload")
-			return uploader.Source{}, nil
+			return uploader.Upload{}, nil
 		},
 	}
 }
@@ -205,7 +205,7 @@ func TestSkipRule(t *testing.T) {
 
 	r := &fakeRemote{}
 	// While the new result downloads, the old one stays whole under its name.
-	r.DownloadFn = func(_ context.Context, out uploader.Output, w io.WriteSeeker) (int64, error) {
+	r.DownloadFn = func(_ context.Context, out uploader.Result, w io.WriteSeeker) (int64, error) {
 		body := result(out.URL)
 		n1, _ := w.Write(body[:3])
 		if got, err := os.ReadFile(e.outPath("stale.png")); err != nil || !bytes.Equal(got, old) {

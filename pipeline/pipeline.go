@@ -45,20 +45,20 @@ type Remote interface {
 	// no request.
 	Check(ctx context.Context, path string) error
 	// Upload stores the input where the API can fetch it.
-	Upload(ctx context.Context, path string) (uploader.Source, error)
+	Upload(ctx context.Context, path string) (uploader.Upload, error)
 	// Submit starts a job on an uploaded input.
-	Submit(ctx context.Context, src uploader.Source) (uploader.Job, error)
+	Submit(ctx context.Context, src uploader.Upload) (uploader.Job, error)
 	// Wait polls the job until it has succeeded (returning its result) or
 	// failed.
-	Wait(ctx context.Context, job uploader.Job) (uploader.Output, error)
+	Wait(ctx context.Context, job uploader.Job) (uploader.Result, error)
 	// Download writes the result to w from offset 0 and returns its size.
 	// Before a retry it seeks w back to 0 and writes the result again; the
 	// result is taken to end where the last write ended, and that must equal
 	// the size returned.
-	Download(ctx context.Context, out uploader.Output, w io.WriteSeeker) (int64, error)
+	Download(ctx context.Context, out uploader.Result, w io.WriteSeeker) (int64, error)
 	// Discard deletes the uploaded input. Deleting a missing one is not an
 	// error.
-	Discard(ctx context.Context, src uploader.Source) error
+	Discard(ctx context.Context, src uploader.Upload) error
 }
 
 // Quota is the rate limiter as far as the journal keeps its pacing across
@@ -866,7 +866,7 @@ func (p *Pipeline) discardUpload(ctx context.Context, t *task) {
 
 // fetch downloads the result into a temporary file beside the output and
 // moves it into place. The output name never holds a partial result.
-func (p *Pipeline) fetch(ctx context.Context, t *task, res uploader.Output) (int64, string, error) {
+func (p *Pipeline) fetch(ctx context.Context, t *task, res uploader.Result) (int64, string, error) {
 	f := t.f
 	final := osRel(t.out)
 	if err := p.outs.dir.MkdirAll(filepath.Dir(final), 0o777); err != nil {
@@ -939,7 +939,7 @@ func (p *Pipeline) writtenSince(out string, since time.Time) (int64, string, boo
 func (p *Pipeline) discard(ctx context.Context, t *task, key string) bool {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
 	defer cancel()
-	if err := p.remote.Discard(ctx, uploader.Source{Key: key}); err != nil {
+	if err := p.remote.Discard(ctx, uploader.Upload{Key: key}); err != nil {
 		p.log.Warn("could not delete uploaded input", "file", t.f.Rel, "key", key, "error", err)
 		return false
 	}

@@ -39,7 +39,7 @@ func TestHappyPath(t *testing.T) {
 	r := &fakeRemote{}
 	// Write each result in two parts; in between, the output name must not
 	// exist yet and the temporary file must be beside it.
-	r.DownloadFn = func(ctx context.Context, out uploader.Output, w io.WriteSeeker) (int64, error) {
+	r.DownloadFn = func(ctx context.Context, out uploader.Result, w io.WriteSeeker) (int64, error) {
 		body := result(out.URL)
 		rel, _ := filepath.Rel(e.in, out.URL)
 		final := e.outPath(want[filepath.ToSlash(rel)])
@@ -123,11 +123,11 @@ func TestFailures(t *testing.T) {
 		{
 			name: "upload", stage: "upload", err: errNet,
 			setup: func(r *fakeRemote, bad string) {
-				r.UploadFn = func(_ context.Context, p string) (uploader.Source, error) {
+				r.UploadFn = func(_ context.Context, p string) (uploader.Upload, error) {
 					if p == bad {
-						return uploader.Source{}, errNet
+						return uploader.Upload{}, errNet
 					}
-					return uploader.Source{Path: p, Key: "in/" + p, Size: 1}, nil
+					return uploader.Upload{Path: p, Key: "in/" + p, Size: 1}, nil
 				}
 			},
 			wantCalls: map[string]int{"Upload": 3, "Submit": 2, "Discard": 2},
@@ -135,7 +135,7 @@ func TestFailures(t *testing.T) {
 		{
 			name: "submit rejected", stage: "submit", err: errRejected, uploaded: true,
 			setup: func(r *fakeRemote, bad string) {
-				r.SubmitFn = func(_ context.Context, src uploader.Source) (uploader.Job, error) {
+				r.SubmitFn = func(_ context.Context, src uploader.Upload) (uploader.Job, error) {
 					if src.Path == bad {
 						return uploader.Job{}, errRejected
 					}
@@ -147,11 +147,11 @@ func TestFailures(t *testing.T) {
 		{
 			name: "job failed", stage: "process", err: errJob, uploaded: true,
 			setup: func(r *fakeRemote, bad string) {
-				r.WaitFn = func(_ context.Context, job uploader.Job) (uploader.Output, error) {
+				r.WaitFn = func(_ context.Context, job uploader.Job) (uploader.Result, error) {
 					if job.ID == bad {
-						return uploader.Output{}, errJob
+						return uploader.Result{}, errJob
 					}
-					return uploader.Output{URL: job.ID}, nil
+					return uploader.Result{URL: job.ID}, nil
 				}
 			},
 			wantCalls: map[string]int{"Wait": 3, "Download": 2, "Discard": 3},
@@ -159,7 +159,7 @@ func TestFailures(t *testing.T) {
 		{
 			name: "download broken off", stage: "download", err: errNet, uploaded: true,
 			setup: func(r *fakeRemote, bad string) {
-				r.DownloadFn = func(_ context.Context, out uploader.Output, w io.WriteSeeker) (int64, error) {
+				r.DownloadFn = func(_ context.Context, out uploader.Result, w io.WriteSeeker) (int64, error) {
 					if out.URL == bad {
 						w.Write([]byte("half a pic"))
 						return 10, errNet
@@ -172,7 +172,7 @@ func TestFailures(t *testing.T) {
 		{
 			name: "empty download", stage: "download", errText: "download: empty result", uploaded: true,
 			setup: func(r *fakeRemote, bad string) {
-				r.DownloadFn = func(_ context.Context, out uploader.Output, w io.WriteSeeker) (int64, error) {
+				r.DownloadFn = func(_ context.Context, out uploader.Result, w io.WriteSeeker) (int64, error) {
 					if out.URL == bad {
 						return 0, nil
 					}
@@ -184,7 +184,7 @@ func TestFailures(t *testing.T) {
 		{
 			name: "download size mismatch", stage: "download", errText: "download: result is 99 bytes but 4 were written", uploaded: true,
 			setup: func(r *fakeRemote, bad string) {
-				r.DownloadFn = func(_ context.Context, out uploader.Output, w io.WriteSeeker) (int64, error) {
+				r.DownloadFn = func(_ context.Context, out uploader.Result, w io.WriteSeeker) (int64, error) {
 					if out.URL == bad {
 						w.Write([]byte("part"))
 						return 99, nil
@@ -263,7 +263,7 @@ func TestFailures(t *testing.T) {
 func TestDownloadRetryKeepsOnlyLastAttempt(t *testing.T) {
 	e := newEnv(t)
 	f := e.input("a.jpg", time.Hour)
-	r := &fakeRemote{DownloadFn: func(_ context.Context, _ uploader.Output, w io.WriteSeeker) (int64, error) {
+	r := &fakeRemote{DownloadFn: func(_ context.Context, _ uploader.Result, w io.WriteSeeker) (int64, error) {
 		// A first attempt broken off after more bytes than the whole
 		// result, then a retry from the start.
 		w.Write([]byte("a much longer first attempt that broke"))
@@ -286,7 +286,7 @@ func TestDownloadRetryKeepsOnlyLastAttempt(t *testing.T) {
 func TestDiscardFailureIsOnlyLogged(t *testing.T) {
 	e := newEnv(t)
 	f := e.input("a.jpg", time.Hour)
-	r := &fakeRemote{DiscardFn: func(context.Context, uploader.Source) error { return errors.New("delete: 503") }}
+	r := &fakeRemote{DiscardFn: func(context.Context, uploader.Upload) error { return errors.New("delete: 503") }}
 	sum, err := e.run(e.config(1), &fakeSource{files: []watcher.File{f}}, r)
 	if err != nil || sum.Done != 1 || sum.Failed != 0 {
 		t.Fatalf("Run = %+v, %v; want done", sum.Stats, err)
@@ -300,7 +300,7 @@ func TestFatalRemoteErrorStopsRun(t *testing.T) {
 	e := newEnv(t)
 	files := []watcher.File{e.input("a.jpg", time.Hour), e.input("b.jpg", time.Hour), e.input("c.jpg", time.Hour)}
 	errCreds := &testFatal{msg: "auth: invalid client secret"}
-	r := &fakeRemote{SubmitFn: func(_ context.Context, src uploader.Source) (uploader.Job, error) {
+	r := &fakeRemote{SubmitFn: func(_ context.Context, src uploader.Upload) (uploader.Job, error) {
 		if src.Path == files[1].Path {
 			return uploader.Job{}, fmt.Errorf("submit: %w", errCreds)
 		}
@@ -409,7 +409,7 @@ func TestConcurrencyIsBounded(t *testing.T) {
 		p            *Pipeline
 	)
 	r := &fakeRemote{}
-	r.WaitFn = func(ctx context.Context, job uploader.Job) (uploader.Output, error) {
+	r.WaitFn = func(ctx context.Context, job uploader.Job) (uploader.Result, error) {
 		cur := inWait.Add(1)
 		defer inWait.Add(-1)
 		for {
@@ -428,9 +428,9 @@ func TestConcurrencyIsBounded(t *testing.T) {
 		select {
 		case <-full:
 		case <-ctx.Done():
-			return uploader.Output{}, ctx.Err()
+			return uploader.Result{}, ctx.Err()
 		}
-		return uploader.Output{URL: job.ID}, nil
+		return uploader.Result{URL: job.ID}, nil
 	}
 	p = e.pipeline(e.config(workers), &fakeSource{files: files}, r)
 	sum, err := p.Run(context.Background())
@@ -447,14 +447,14 @@ func TestConcurrencyIsBounded(t *testing.T) {
 
 // blockingWait returns a WaitFn that reports each job on entered and holds
 // it until release is closed or ctx ends.
-func blockingWait(entered chan<- string, release <-chan struct{}) func(context.Context, uploader.Job) (uploader.Output, error) {
-	return func(ctx context.Context, job uploader.Job) (uploader.Output, error) {
+func blockingWait(entered chan<- string, release <-chan struct{}) func(context.Context, uploader.Job) (uploader.Result, error) {
+	return func(ctx context.Context, job uploader.Job) (uploader.Result, error) {
 		entered <- job.ID
 		select {
 		case <-release:
-			return uploader.Output{URL: job.ID}, nil
+			return uploader.Result{URL: job.ID}, nil
 		case <-ctx.Done():
-			return uploader.Output{}, ctx.Err()
+			return uploader.Result{}, ctx.Err()
 		}
 	}
 }
@@ -517,7 +517,7 @@ func TestCancelAborts(t *testing.T) {
 	entered := make(chan string, 5)
 	r := &fakeRemote{WaitFn: blockingWait(entered, nil)}
 	var discardCtxErr atomic.Value
-	r.DiscardFn = func(ctx context.Context, _ uploader.Source) error {
+	r.DiscardFn = func(ctx context.Context, _ uploader.Upload) error {
 		if err := ctx.Err(); err != nil {
 			discardCtxErr.Store(err)
 		}
@@ -662,12 +662,12 @@ func TestFileFoundAgainWhileInFlightWaits(t *testing.T) {
 func TestInputChangedWhileProcessing(t *testing.T) {
 	e := newEnv(t)
 	f := e.input("a.jpg", time.Hour)
-	r := &fakeRemote{WaitFn: func(_ context.Context, job uploader.Job) (uploader.Output, error) {
+	r := &fakeRemote{WaitFn: func(_ context.Context, job uploader.Job) (uploader.Result, error) {
 		// The photographer saves over the input mid-job.
 		if err := os.WriteFile(f.Path, []byte("new pixels"), 0o666); err != nil {
 			t.Error(err)
 		}
-		return uploader.Output{URL: job.ID}, nil
+		return uploader.Result{URL: job.ID}, nil
 	}}
 	if _, err := e.run(e.config(1), &fakeSource{files: []watcher.File{f}}, r); err != nil {
 		t.Fatal(err)

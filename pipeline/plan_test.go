@@ -18,7 +18,7 @@ import (
 func TestDryRun(t *testing.T) {
 	e := newEnv(t)
 	done, failed := e.input("done.jpg", time.Hour), e.input("failed.jpg", time.Hour)
-	refuse := func(_ context.Context, src uploader.Source) (uploader.Job, error) {
+	refuse := func(_ context.Context, src uploader.Upload) (uploader.Job, error) {
 		if strings.HasSuffix(src.Path, "failed.jpg") {
 			return uploader.Job{}, &uploader.APIError{Op: "submit", StatusCode: 400, Message: "bad input"}
 		}

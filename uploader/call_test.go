@@ -123,10 +123,10 @@ func TestSubmitRetryPolicy(t *testing.T) {
 			if !errors.As(err, &ae) || ae.StatusCode != tc.wantErr {
 				t.Fatalf("Submit error %v, want an *APIError with HTTP %d", err, tc.wantErr)
 			}
-			if isFatal(err) {
+			if IsFatal(err) {
 				t.Errorf("%v is fatal; one file's failure must not stop the run", err)
 			}
-			if hintOf(err) == "" {
+			if Hint(err) == "" {
 				t.Errorf("%v has no hint", err)
 			}
 		})
@@ -191,10 +191,10 @@ func TestSubmitFatalAnswers(t *testing.T) {
 			if err == nil {
 				t.Fatal("Submit succeeded")
 			}
-			if isFatal(err) != tc.fatal {
-				t.Errorf("fatal = %v, want %v (%v)", isFatal(err), tc.fatal, err)
+			if IsFatal(err) != tc.fatal {
+				t.Errorf("fatal = %v, want %v (%v)", IsFatal(err), tc.fatal, err)
 			}
-			if h := hintOf(err); !strings.Contains(h, tc.hint) {
+			if h := Hint(err); !strings.Contains(h, tc.hint) {
 				t.Errorf("hint %q does not mention %q", h, tc.hint)
 			}
 			if n := len(e.adobe.requests("POST /v2/remove-background")); n != 1 {
@@ -287,12 +287,12 @@ func TestErrorsHideQueries(t *testing.T) {
 			return err
 		}},
 		{"download unreachable", func(e *testEnv) error {
-			_, err := e.c.Download(context.Background(), Output{URL: closed.URL + "/o.png?X-Amz-Signature=" + sigMarker}, &seekBuffer{})
+			_, err := e.c.Download(context.Background(), Result{URL: closed.URL + "/o.png?X-Amz-Signature=" + sigMarker}, &seekBuffer{})
 			return err
 		}},
 		{"download 500", func(e *testEnv) error {
 			e.adobe.on("GET /hosted/", status(500))
-			_, err := e.c.Download(context.Background(), Output{URL: e.adobe.URL() + "/hosted/o.png?X-Amz-Signature=" + sigMarker}, &seekBuffer{})
+			_, err := e.c.Download(context.Background(), Result{URL: e.adobe.URL() + "/hosted/o.png?X-Amz-Signature=" + sigMarker}, &seekBuffer{})
 			return err
 		}},
 		{"submit unreachable", func(e *testEnv) error {
@@ -308,7 +308,7 @@ func TestErrorsHideQueries(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if strings.Contains(err.Error(), sigMarker) || strings.Contains(hintOf(err), sigMarker) {
+			if strings.Contains(err.Error(), sigMarker) || strings.Contains(Hint(err), sigMarker) {
 				t.Errorf("error shows the query: %v", err)
 			}
 			var ae *APIError

@@ -9,15 +9,15 @@ import (
 	"time"
 )
 
-// Download streams the hosted result out.URL into w and returns the bytes
+// Download streams the hosted result res.URL into w and returns the bytes
 // written. The URL is presigned, possibly on another host: it is fetched
 // with no Authorization or x-api-key header, and it is not charged to any
 // API quota. 5xx answers and broken transfers are retried under the retry
 // policy, each retry starting over at offset 0 of w (truncated to 0 when w
 // has a Truncate(int64) error method, as *os.File does). An expired URL
 // (401, 403, 404, 410) fails at once with a hint to process the file again.
-func (c *Client) Download(ctx context.Context, out Output, w io.WriteSeeker) (int64, error) {
-	if out.URL == "" {
+func (c *Client) Download(ctx context.Context, res Result, w io.WriteSeeker) (int64, error) {
+	if res.URL == "" {
 		return 0, errors.New("download: the output has no URL")
 	}
 	var written int64
@@ -41,7 +41,7 @@ func (c *Client) Download(ctx context.Context, out Output, w io.WriteSeeker) (in
 			return err
 		}
 
-		req, err := http.NewRequestWithContext(dctx, http.MethodGet, out.URL, nil)
+		req, err := http.NewRequestWithContext(dctx, http.MethodGet, res.URL, nil)
 		if err != nil {
 			return fmt.Errorf("download: %w", redactURLError(err))
 		}
@@ -49,7 +49,7 @@ func (c *Client) Download(ctx context.Context, out Output, w io.WriteSeeker) (in
 		resp, err := c.hc.Do(req)
 		if err != nil {
 			c.cfg.Observer.Request(opDownload, 0, c.cfg.Now().Sub(start))
-			c.log.Debug("request", "op", opDownload, "method", http.MethodGet, "url", redact(out.URL), "attempt", attempt,
+			c.log.Debug("request", "op", opDownload, "method", http.MethodGet, "url", redact(res.URL), "attempt", attempt,
 				"duration", c.cfg.Now().Sub(start), "err", redactURLError(err))
 			return c.transportError(ctx, opDownload, stalled(err))
 		}
@@ -57,9 +57,9 @@ func (c *Client) Download(ctx context.Context, out Output, w io.WriteSeeker) (in
 		if resp.StatusCode < 200 || resp.StatusCode > 299 {
 			c.cfg.Observer.Request(opDownload, resp.StatusCode, c.cfg.Now().Sub(start))
 			data, _ := io.ReadAll(io.LimitReader(resp.Body, maxBody))
-			c.log.Debug("request", "op", opDownload, "method", http.MethodGet, "url", redact(out.URL), "status", resp.StatusCode,
+			c.log.Debug("request", "op", opDownload, "method", http.MethodGet, "url", redact(res.URL), "status", resp.StatusCode,
 				"attempt", attempt, "duration", c.cfg.Now().Sub(start))
-			ae := newAPIError(opDownload, http.MethodGet, out.URL, resp, data, c.cfg.Now())
+			ae := newAPIError(opDownload, http.MethodGet, res.URL, resp, data, c.cfg.Now())
 			switch {
 			case resp.StatusCode == http.StatusTooManyRequests:
 				return &throttled{err: ae, after: ae.RetryAfter}
@@ -75,16 +75,16 @@ func (c *Client) Download(ctx context.Context, out Output, w io.WriteSeeker) (in
 		if err == nil && cw.err == nil {
 			c.cfg.Observer.Transferred("down", written, c.cfg.Now().Sub(start))
 		}
-		c.log.Debug("request", "op", opDownload, "method", http.MethodGet, "url", redact(out.URL), "status", resp.StatusCode,
+		c.log.Debug("request", "op", opDownload, "method", http.MethodGet, "url", redact(res.URL), "status", resp.StatusCode,
 			"attempt", attempt, "duration", c.cfg.Now().Sub(start), "bytes", written)
 		switch {
 		case cw.err != nil:
 			// The disk, not the network: retrying would not help.
 			return fmt.Errorf("download: writing the result: %w", cw.err)
 		case err != nil:
-			return c.transportError(ctx, opDownload, stalled(fmt.Errorf("reading %s: %w", redact(out.URL), err)))
+			return c.transportError(ctx, opDownload, stalled(fmt.Errorf("reading %s: %w", redact(res.URL), err)))
 		case resp.ContentLength >= 0 && written != resp.ContentLength:
-			return c.transportError(ctx, opDownload, fmt.Errorf("reading %s: got %d of %d bytes", redact(out.URL), written, resp.ContentLength))
+			return c.transportError(ctx, opDownload, fmt.Errorf("reading %s: got %d of %d bytes", redact(res.URL), written, resp.ContentLength))
 		}
 		return nil
 	})

@@ -60,7 +60,7 @@ func TestDownload(t *testing.T) {
 	}})
 	// 503, then a transfer cut in half, then the whole result: the file
 	// must hold exactly the result (truncated before the retry).
-	out := Output{URL: e.adobe.URL() + "/hosted/out.png?X-Amz-Signature=" + sigMarker, MediaType: "image/png"}
+	out := Result{URL: e.adobe.URL() + "/hosted/out.png?X-Amz-Signature=" + sigMarker, MediaType: "image/png"}
 	n, err := e.c.Download(context.Background(), out, f)
 	if err != nil {
 		t.Fatal(err)
@@ -122,7 +122,7 @@ func TestDownloadRetryWithoutTruncate(t *testing.T) {
 	e := newEnv(t, nil)
 	e.adobe.on("GET /hosted/", serveHalf(data), serveAll(data))
 	var w seekBuffer
-	n, err := e.c.Download(context.Background(), Output{URL: e.adobe.URL() + "/hosted/o"}, &w)
+	n, err := e.c.Download(context.Background(), Result{URL: e.adobe.URL() + "/hosted/o"}, &w)
 	if err != nil || n != int64(len(data)) || !bytes.Equal(w.b, data) {
 		t.Fatalf("n=%d err=%v, content equal: %v", n, err, bytes.Equal(w.b, data))
 	}
@@ -145,13 +145,13 @@ func TestDownloadFailures(t *testing.T) {
 			e := newEnv(t, nil)
 			e.adobe.on("GET /hosted/", tc.replies...)
 			var w seekBuffer
-			_, err := e.c.Download(context.Background(), Output{URL: e.adobe.URL() + "/hosted/o?sig=" + sigMarker}, &w)
+			_, err := e.c.Download(context.Background(), Result{URL: e.adobe.URL() + "/hosted/o?sig=" + sigMarker}, &w)
 			var ae *APIError
 			if !errors.As(err, &ae) || ae.StatusCode != tc.status || ae.Op != "download" {
 				t.Fatalf("error %v, want a download *APIError with %d", err, tc.status)
 			}
-			if isFatal(err) || !strings.Contains(hintOf(err), tc.hint) {
-				t.Errorf("fatal %v, hint %q", isFatal(err), hintOf(err))
+			if IsFatal(err) || !strings.Contains(Hint(err), tc.hint) {
+				t.Errorf("fatal %v, hint %q", IsFatal(err), Hint(err))
 			}
 			if gone := tc.status < 500; errors.Is(err, ErrResultGone) != gone {
 				t.Errorf("errors.Is(err, ErrResultGone) = %v, want %v", !gone, gone)
@@ -174,7 +174,7 @@ func (failingWriter) Write(p []byte) (int, error) { return 0, errors.New("no spa
 func TestDownloadWriteErrorNotRetried(t *testing.T) {
 	e := newEnv(t, nil)
 	e.adobe.on("GET /hosted/", serveAll(result(1000)))
-	_, err := e.c.Download(context.Background(), Output{URL: e.adobe.URL() + "/hosted/o"}, &failingWriter{})
+	_, err := e.c.Download(context.Background(), Result{URL: e.adobe.URL() + "/hosted/o"}, &failingWriter{})
 	if err == nil || !strings.Contains(err.Error(), "no space left") {
 		t.Fatalf("error %v", err)
 	}

@@ -5,7 +5,6 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -362,8 +361,8 @@ func newEnv(t *testing.T, mod func(*Config)) *testEnv {
 }
 
 // source is an uploaded input as Submit takes it.
-func source() Source {
-	return Source{Path: "/in/a.jpg", Key: "hotfolder/0123456789abcdef/a.jpg",
+func source() Upload {
+	return Upload{Path: "/in/a.jpg", Key: "hotfolder/0123456789abcdef/a.jpg",
 		URL: "https://bucket.s3.amazonaws.com/hotfolder/0123456789abcdef/a.jpg?X-Amz-Signature=" + sigMarker}
 }
 
@@ -375,17 +374,4 @@ var acceptedReply = reply{status: http.StatusAccepted, body: `{"jobId":"` + jobI
 func sha(b []byte) string {
 	s := sha256.Sum256(b)
 	return hex.EncodeToString(s[:])
-}
-
-func isFatal(err error) bool {
-	var f interface{ Fatal() bool }
-	return errors.As(err, &f) && f.Fatal()
-}
-
-func hintOf(err error) string {
-	var h interface{ Hint() string }
-	if errors.As(err, &h) {
-		return h.Hint()
-	}
-	return ""
 }

@@ -36,16 +36,16 @@ type removeBackgroundRequest struct {
 	BackgroundColor *Color `json:"backgroundColor,omitempty"`
 }
 
-// Submit starts a remove background job on src (POST /v2/remove-background)
+// Submit starts a remove background job on up (POST /v2/remove-background)
 // with the Config's options. The job is not resubmitted by anything in this
 // package: a retried submit (5xx, network error) is the only way one input
 // can start two jobs.
-func (c *Client) Submit(ctx context.Context, src Source) (Job, error) {
-	if src.URL == "" {
+func (c *Client) Submit(ctx context.Context, up Upload) (Job, error) {
+	if up.URL == "" {
 		return Job{}, errors.New("submit: the source has no URL (upload it first)")
 	}
 	var body removeBackgroundRequest
-	body.Image.Source.URL = src.URL
+	body.Image.Source.URL = up.URL
 	rb := c.cfg.RemoveBackground
 	body.Mode = rb.Mode
 	if rb.MediaType != "" {
@@ -161,9 +161,9 @@ func (c *Client) pollURL(job Job) string {
 // the wait: the job is still running at Adobe and already paid for, so
 // polling goes on until the deadline. 429s are waited out (through the
 // Limiter) up to the deadline, not past it.
-func (c *Client) Wait(ctx context.Context, job Job) (Output, error) {
+func (c *Client) Wait(ctx context.Context, job Job) (Result, error) {
 	if err := c.sameAPI(job); err != nil {
-		return Output{}, err
+		return Result{}, err
 	}
 	statusURL := c.pollURL(job)
 	_, bucket := buckets(job.Op)
@@ -177,7 +177,7 @@ func (c *Client) Wait(ctx context.Context, job Job) (Output, error) {
 	for delay := c.cfg.Poll.Initial; ; delay = c.cfg.Poll.next(delay) {
 		wait := min(delay, deadline.Sub(c.cfg.Now()))
 		if err := c.sleep(ctx, wait); err != nil {
-			return Output{}, fmt.Errorf("status: job %s: %w", job.ID, err)
+			return Result{}, fmt.Errorf("status: job %s: %w", job.ID, err)
 		}
 		ans, err := c.call(ctx, apiCall{
 			op:       opStatus,
@@ -200,27 +200,27 @@ func (c *Client) Wait(ctx context.Context, job Job) (Output, error) {
 			case st.state == stateFailed:
 				c.cfg.Observer.JobEnded("failed", c.cfg.Now().Sub(submitted))
 				c.log.Debug("job failed", "job", job.ID, "gets", gets, "code", st.failure.Code)
-				return Output{}, st.failure
+				return Result{}, st.failure
 			default:
 				c.log.Debug("job running", "job", job.ID, "status", st.raw, "gets", gets)
 				last = nil
 			}
 		} else {
 			if ctx.Err() != nil {
-				return Output{}, err
+				return Result{}, err
 			}
 			var ae *APIError
 			if errors.As(err, &ae) && ae.Op == opStatus && ae.StatusCode == http.StatusNotFound {
 				c.cfg.Observer.JobEnded("gone", c.cfg.Now().Sub(submitted))
 				c.log.Debug("job gone", "job", job.ID, "gets", gets)
-				return Output{}, &jobGoneError{jobID: job.ID, api: ae}
+				return Result{}, &jobGoneError{jobID: job.ID, api: ae}
 			}
 			if errors.As(err, &ae) && ae.StatusCode < 500 && ae.StatusCode != http.StatusTooManyRequests {
 				c.log.Debug("job status refused", "job", job.ID, "gets", gets, "status", ae.StatusCode)
-				return Output{}, err
+				return Result{}, err
 			}
 			if !errors.As(err, &ae) && !isNetError(err) {
-				return Output{}, err // e.g. a token error
+				return Result{}, err // e.g. a token error
 			}
 			c.log.Warn("job status unavailable; still polling", "job", job.ID, "err", err)
 			last = err
@@ -228,7 +228,7 @@ func (c *Client) Wait(ctx context.Context, job Job) (Output, error) {
 		if now := c.cfg.Now(); !now.Before(deadline) {
 			c.log.Debug("job timed out", "job", job.ID, "gets", gets)
 			c.cfg.Observer.JobEnded("timeout", now.Sub(submitted))
-			return Output{}, &TimeoutError{JobID: job.ID, Waited: now.Sub(submitted), Gets: gets, Last: last}
+			return Result{}, &TimeoutError{JobID: job.ID, Waited: now.Sub(submitted), Gets: gets, Last: last}
 		}
 	}
 }
@@ -269,7 +269,7 @@ const (
 type jobStatus struct {
 	state   int
 	raw     string
-	output  Output
+	output  Result
 	failure *JobFailedError
 }
 
@@ -350,11 +350,11 @@ func (c *Client) parseStatus(job Job, body []byte) (jobStatus, error) {
 
 // pickOutput chooses the hosted result: the first http(s) URL, preferring
 // one of the requested media type.
-func pickOutput(a statusAnswer, outs []statusOutput, want string) (Output, bool) {
-	var cands []Output
+func pickOutput(a statusAnswer, outs []statusOutput, want string) (Result, bool) {
+	var cands []Result
 	add := func(u, mt string) {
 		if p, err := url.Parse(u); err == nil && (p.Scheme == "https" || p.Scheme == "http") && p.Host != "" {
-			cands = append(cands, Output{URL: u, MediaType: mt})
+			cands = append(cands, Result{URL: u, MediaType: mt})
 		}
 	}
 	addOutput := func(o statusOutput) {
@@ -376,7 +376,7 @@ func pickOutput(a statusAnswer, outs []statusOutput, want string) (Output, bool)
 		add(firstNonEmpty(r.Href, r.URL), firstNonEmpty(r.MediaType, r.Type))
 	}
 	if len(cands) == 0 {
-		return Output{}, false
+		return Result{}, false
 	}
 	for _, o := range cands {
 		if want != "" && strings.EqualFold(o.MediaType, want) {

@@ -196,8 +196,8 @@ func TestStatusParsing(t *testing.T) {
 			if jf.JobID != jobID || jf.Code != tc.failCode || jf.Message != tc.failMsg {
 				t.Errorf("failure %+v, want code %q message %q", jf, tc.failCode, tc.failMsg)
 			}
-			if isFatal(err) || jf.Hint() == "" || !strings.Contains(err.Error(), tc.failCode) {
-				t.Errorf("failure %v: fatal %v, hint %q", err, isFatal(err), jf.Hint())
+			if IsFatal(err) || jf.Hint() == "" || !strings.Contains(err.Error(), tc.failCode) {
+				t.Errorf("failure %v: fatal %v, hint %q", err, IsFatal(err), jf.Hint())
 			}
 		})
 	}
@@ -223,7 +223,7 @@ func TestJobGone(t *testing.T) {
 			t.Fatalf("404 %q: error %v, want ErrJobGone", body, err)
 		}
 		var ae *APIError
-		if !errors.As(err, &ae) || ae.StatusCode != 404 || isFatal(err) || hintOf(err) == "" {
+		if !errors.As(err, &ae) || ae.StatusCode != 404 || IsFatal(err) || Hint(err) == "" {
 			t.Errorf("404 %q: %v: want a non-fatal error with the *APIError and a hint", body, err)
 		}
 	}
@@ -251,7 +251,7 @@ func TestWaitDeadline(t *testing.T) {
 	if last := gets[len(gets)-1].at; !last.Equal(start.Add(time.Minute)) {
 		t.Errorf("last GET at +%s, want one at the deadline", last.Sub(start))
 	}
-	if isFatal(err) {
+	if IsFatal(err) {
 		t.Error("a timeout is fatal")
 	}
 }

@@ -50,7 +50,7 @@ func TestJobOfAnotherAPIIsNotPolled(t *testing.T) {
 	} {
 		_, err := e.c.Wait(context.Background(), job)
 		var oe *OtherAPIError
-		if !errors.Is(err, ErrJobGone) || !errors.As(err, &oe) || hintOf(err) == "" || isFatal(err) {
+		if !errors.Is(err, ErrJobGone) || !errors.As(err, &oe) || Hint(err) == "" || IsFatal(err) {
 			t.Errorf("Wait(%+v) = %v; want a non-fatal *OtherAPIError matching ErrJobGone, with a hint", job, err)
 		}
 	}

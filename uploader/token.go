@@ -3,7 +3,6 @@ package uploader
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -87,9 +86,7 @@ func (ts *tokenSource) get(ctx context.Context, rejected string) (string, error)
 	}
 	// A refresh that failed for a passing reason (IMS unreachable, 5xx)
 	// is no reason to drop a token that is still valid.
-	var fatal interface{ Fatal() bool }
-	if rejected == "" && cur.value != "" && ts.c.cfg.Now().Before(cur.expires) &&
-		!(errors.As(f.err, &fatal) && fatal.Fatal()) {
+	if rejected == "" && cur.value != "" && ts.c.cfg.Now().Before(cur.expires) && !IsFatal(f.err) {
 		ts.c.log.Warn("could not refresh the Adobe access token; using the current one until it expires",
 			"expires", cur.expires, "err", f.err)
 		return cur.value, nil

@@ -145,8 +145,8 @@ func TestUnauthorizedRefreshesOnce(t *testing.T) {
 		if !errors.As(err, &ae) || ae.StatusCode != 401 {
 			t.Fatalf("error %v, want an *APIError with 401", err)
 		}
-		if !isFatal(err) || !strings.Contains(hintOf(err), "ADOBE_CLIENT_ID") {
-			t.Errorf("fatal %v, hint %q", isFatal(err), hintOf(err))
+		if !IsFatal(err) || !strings.Contains(Hint(err), "ADOBE_CLIENT_ID") {
+			t.Errorf("fatal %v, hint %q", IsFatal(err), Hint(err))
 		}
 		if n := len(e.adobe.requests("GET /v2/status/")); n != 2 || e.adobe.tokensIssued() != 2 {
 			t.Errorf("%d status requests and %d tokens, want 2 and 2", n, e.adobe.tokensIssued())
@@ -164,10 +164,10 @@ func TestIMSRejectsCredentials(t *testing.T) {
 		if !errors.As(err, &ae) || ae.Op != "token" || ae.Code != "invalid_client" {
 			t.Fatalf("HTTP %d: error %v, want a token *APIError with invalid_client", code, err)
 		}
-		if !isFatal(err) {
+		if !IsFatal(err) {
 			t.Errorf("HTTP %d: %v is not fatal", code, err)
 		}
-		if h := hintOf(err); !strings.Contains(h, "ADOBE_CLIENT_ID") || !strings.Contains(h, "ADOBE_CLIENT_SECRET") {
+		if h := Hint(err); !strings.Contains(h, "ADOBE_CLIENT_ID") || !strings.Contains(h, "ADOBE_CLIENT_SECRET") {
 			t.Errorf("hint %q", h)
 		}
 		if strings.Contains(err.Error(), testSecret) {
@@ -178,7 +178,7 @@ func TestIMSRejectsCredentials(t *testing.T) {
 		}
 		// An API call needing the token fails the same fatal way.
 		e.adobe.on("POST /v2/remove-background", acceptedReply)
-		if _, err := e.c.Submit(context.Background(), source()); !isFatal(err) {
+		if _, err := e.c.Submit(context.Background(), source()); !IsFatal(err) {
 			t.Errorf("Submit with rejected credentials: %v, want fatal", err)
 		}
 		if n := len(e.adobe.requests("POST /v2/remove-background")); n != 0 {
@@ -217,7 +217,7 @@ func TestTokenKeptWhenRefreshFails(t *testing.T) {
 		t.Fatalf("CheckAuth with a valid token and IMS down: %v", err)
 	}
 	e.clock.Advance(5 * time.Minute) // expired
-	if err := e.c.CheckAuth(context.Background()); err == nil || isFatal(err) {
+	if err := e.c.CheckAuth(context.Background()); err == nil || IsFatal(err) {
 		t.Fatalf("CheckAuth with an expired token and IMS down: %v, want a non-fatal error", err)
 	}
 }

@@ -33,8 +33,8 @@ type Limiter interface {
 	Throttled(b ratelimit.Bucket, retryAfter time.Duration)
 }
 
-// Source is an input file uploaded to [Storage], as a job refers to it.
-type Source struct {
+// Upload is an input file uploaded to [Storage], as a job refers to it.
+type Upload struct {
 	Path        string    // local input file
 	Key         string    // storage key
 	URL         string    // presigned GET URL handed to the API
@@ -56,8 +56,8 @@ type Job struct {
 	API string
 }
 
-// Output is the hosted result of a job that succeeded.
-type Output struct {
+// Result is the hosted result of a job that succeeded.
+type Result struct {
 	URL       string // Adobe-hosted, expires (download promptly)
 	MediaType string
 }

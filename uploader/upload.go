@@ -26,23 +26,23 @@ const presignMargin = time.Hour
 //
 // The file is streamed: Storage.Put gets a ReadSeeker over exactly the size
 // measured at the start, and the SHA-256 of the bytes it read on its last
-// full pass becomes Source.SHA256, so the file is not read an extra time
+// full pass becomes Upload.SHA256, so the file is not read an extra time
 // unless Put read it in an unusual order.
-func (c *Client) Upload(ctx context.Context, path string) (Source, error) {
+func (c *Client) Upload(ctx context.Context, path string) (Upload, error) {
 	f, err := os.Open(path)
 	if err != nil {
-		return Source{}, fmt.Errorf("upload: %w", err)
+		return Upload{}, fmt.Errorf("upload: %w", err)
 	}
 	defer f.Close()
 	st, err := f.Stat()
 	if err != nil {
-		return Source{}, fmt.Errorf("upload: %w", err)
+		return Upload{}, fmt.Errorf("upload: %w", err)
 	}
 	size := st.Size()
 	head := make([]byte, 512)
 	n, err := f.ReadAt(head, 0)
 	if err != nil && err != io.EOF {
-		return Source{}, fmt.Errorf("upload: %w", err)
+		return Upload{}, fmt.Errorf("upload: %w", err)
 	}
 	contentType := sniff(head[:n])
 	key := c.key(path)
@@ -50,7 +50,7 @@ func (c *Client) Upload(ctx context.Context, path string) (Source, error) {
 	body := newHashingReader(io.NewSectionReader(f, 0, size))
 	start := c.cfg.Now()
 	if err := c.cfg.Storage.Put(ctx, key, body, size, contentType); err != nil {
-		return Source{}, fmt.Errorf("upload: %w", err)
+		return Upload{}, fmt.Errorf("upload: %w", err)
 	}
 	sum, ok := body.sum(size)
 	if !ok {
@@ -58,7 +58,7 @@ func (c *Client) Upload(ctx context.Context, path string) (Source, error) {
 		h := sha256.New()
 		if _, err := io.Copy(h, io.NewSectionReader(f, 0, size)); err != nil {
 			c.discard(ctx, key)
-			return Source{}, fmt.Errorf("upload: hashing: %w", err)
+			return Upload{}, fmt.Errorf("upload: hashing: %w", err)
 		}
 		sum = hex.EncodeToString(h.Sum(nil))
 	}
@@ -68,11 +68,11 @@ func (c *Client) Upload(ctx context.Context, path string) (Source, error) {
 	u, err := c.cfg.Storage.PresignGet(ctx, key, ttl)
 	if err != nil {
 		c.discard(ctx, key)
-		return Source{}, fmt.Errorf("upload: presign: %w", err)
+		return Upload{}, fmt.Errorf("upload: presign: %w", err)
 	}
 	c.cfg.Observer.Transferred("up", size, c.cfg.Now().Sub(start))
 	c.log.Debug("uploaded", "key", key, "size", size, "content_type", contentType, "duration", c.cfg.Now().Sub(start))
-	return Source{
+	return Upload{
 		Path:        path,
 		Key:         key,
 		URL:         u,
@@ -83,13 +83,13 @@ func (c *Client) Upload(ctx context.Context, path string) (Source, error) {
 	}, nil
 }
 
-// Discard deletes src's uploaded input from storage. A missing object is
+// Discard deletes the uploaded input up from storage. A missing object is
 // not an error.
-func (c *Client) Discard(ctx context.Context, src Source) error {
-	if src.Key == "" {
+func (c *Client) Discard(ctx context.Context, up Upload) error {
+	if up.Key == "" {
 		return nil
 	}
-	if err := c.cfg.Storage.Delete(ctx, src.Key); err != nil {
+	if err := c.cfg.Storage.Delete(ctx, up.Key); err != nil {
 		return fmt.Errorf("discard: %w", err)
 	}
 	return nil

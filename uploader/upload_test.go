@@ -135,8 +135,8 @@ func TestUploadFailures(t *testing.T) {
 		e := newEnv(t, nil)
 		e.storage.putErr = fatalStorageError{}
 		_, err := e.c.Upload(context.Background(), png)
-		if !errors.Is(err, fatalStorageError{}) || !isFatal(err) || !strings.HasPrefix(err.Error(), "upload: ") {
-			t.Errorf("error %v (fatal %v)", err, isFatal(err))
+		if !errors.Is(err, fatalStorageError{}) || !IsFatal(err) || !strings.HasPrefix(err.Error(), "upload: ") {
+			t.Errorf("error %v (fatal %v)", err, IsFatal(err))
 		}
 	})
 	t.Run("presign fails: the upload is deleted", func(t *testing.T) {

@@ -171,14 +171,14 @@ func TestValidate(t *testing.T) {
 			if !strings.Contains(rej.Reason, tc.reason) || rej.Path != p || rej.Hint() == "" {
 				t.Errorf("rejected %+v, want a reason with %q, the path and a hint", rej, tc.reason)
 			}
-			if isFatal(err) || !strings.HasPrefix(err.Error(), "validate: ") {
-				t.Errorf("error %q (fatal %v)", err, isFatal(err))
+			if IsFatal(err) || !strings.HasPrefix(err.Error(), "validate: ") {
+				t.Errorf("error %q (fatal %v)", err, IsFatal(err))
 			}
 		})
 	}
 	// Every refusal names what is accepted.
 	_, err := e.c.Validate(context.Background(), writeFile(t, dir, "x.jpg", []byte("text")))
-	if h := hintOf(err); !strings.Contains(h, "JPEG, PNG, WebP and TIFF") {
+	if h := Hint(err); !strings.Contains(h, "JPEG, PNG, WebP and TIFF") {
 		t.Errorf("hint %q does not list the accepted formats", h)
 	}
 	if len(e.adobe.requests("POST /ims/token/v3")) != 0 {
@@ -192,7 +192,7 @@ func TestValidateUnreadable(t *testing.T) {
 	for p, reason := range map[string]string{filepath.Join(dir, "missing.jpg"): "removed or renamed", dir: "not a regular file"} {
 		_, err := e.c.Validate(context.Background(), p)
 		var rej *RejectedError
-		if !errors.As(err, &rej) || isFatal(err) {
+		if !errors.As(err, &rej) || IsFatal(err) {
 			t.Errorf("%s: error %v, want a *RejectedError", p, err)
 		} else if !strings.Contains(rej.Reason, reason) {
 			t.Errorf("%s: reason %q, want it to say %q", p, rej.Reason, reason)
