@@ -192,7 +192,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 // printError prints a fatal error and, when it carries one, its hint.
 func printError(w io.Writer, err error) {
 	fmt.Fprintf(w, "hotfolder: error: %v\n", err)
-	if hint := pipeline.Hint(err); hint != "" {
+	if hint := uploader.Hint(err); hint != "" {
 		fmt.Fprintf(w, "hotfolder: hint: %s\n", hint)
 	}
 }

@@ -40,10 +40,10 @@ func ParseAction(s string, allowDelete bool) (Action, error) {
 	return "", fmt.Errorf("%q: want keep or move", s)
 }
 
-// settleInput does what Config.OnSuccess or Config.OnFailure says with f,
+// applyInputAction does what Config.OnSuccess or Config.OnFailure says with f,
 // whose outcome is already durable in the journal. A failure to do it is
 // logged, never a failure of the file: its output is there.
-func (p *Pipeline) settleInput(f watcher.File, ok bool) {
+func (p *Pipeline) applyInputAction(f watcher.File, ok bool) {
 	action, dir := p.cfg.OnSuccess, p.cfg.ProcessedDir
 	if !ok {
 		action, dir = p.cfg.OnFailure, p.cfg.FailedDir

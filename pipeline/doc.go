@@ -10,9 +10,9 @@
 //
 // # Failures
 //
-// A file that fails is recorded with its stage ("check", "upload",
-// "submit", "process", "download", "write"), logged on one line, and the
-// run goes on. An error that has a Fatal() bool method returning true
+// A file that fails is recorded with its [Stage] (check, upload, submit,
+// process, download, write: see file.go, where a file's way reads in that
+// order), logged on one line, and the run goes on. An error that has a Fatal() bool method returning true
 // somewhere in its chain stops the run: bad credentials from the [Remote],
 // or an output or state folder that cannot be written (no permission,
 // read-only, full). Cancelling the context aborts: files in flight are

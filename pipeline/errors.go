@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"errors"
+	"hotfolder/uploader"
 	"io/fs"
 	"syscall"
 )
@@ -26,22 +27,15 @@ func (e *fatalError) Unwrap() error { return e.err }
 func (e *fatalError) Fatal() bool   { return true }
 func (e *fatalError) Hint() string  { return e.hint }
 
-// isFatal reports whether err stops the run: something in its chain has a
-// Fatal() bool method that returns true.
-func isFatal(err error) bool {
-	var f interface{ Fatal() bool }
-	return errors.As(err, &f) && f.Fatal()
+// hintedError is a per-file error with a hint for the person.
+type hintedError struct {
+	err  error
+	hint string
 }
 
-// Hint returns what to do about err: the hint carried by the first error in
-// its chain with a Hint() string method, or "".
-func Hint(err error) string {
-	var h interface{ Hint() string }
-	if errors.As(err, &h) {
-		return h.Hint()
-	}
-	return ""
-}
+func (e *hintedError) Error() string { return e.err.Error() }
+func (e *hintedError) Unwrap() error { return e.err }
+func (e *hintedError) Hint() string  { return e.hint }
 
 // isDiskError reports whether err means a folder cannot take our writes at
 // all (no permission, read-only file system, no space, quota exceeded), as
@@ -57,7 +51,7 @@ func isDiskError(err error) bool {
 // outputError marks err fatal when it is a disk error in the output folder;
 // any other error stays a failure of the one file.
 func outputError(err error) error {
-	if err != nil && isDiskError(err) && !isFatal(err) {
+	if err != nil && isDiskError(err) && !uploader.IsFatal(err) {
 		return &fatalError{err: err, hint: outHint}
 	}
 	return err
@@ -66,7 +60,7 @@ func outputError(err error) error {
 // stateError marks err, a failure to write the state folder, fatal: without
 // durable claims an output name could be given away twice.
 func stateError(err error) error {
-	if err == nil || isFatal(err) {
+	if err == nil || uploader.IsFatal(err) {
 		return err
 	}
 	return &fatalError{err: err, hint: stateHint}

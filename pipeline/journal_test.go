@@ -263,8 +263,8 @@ func TestCorruptJournal(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err := New(e.config(1), &fakeSource{}, &fakeRemote{})
-	if !errors.Is(err, journal.ErrCorrupt) || !isFatal(err) || !strings.Contains(Hint(err), "mv ") {
-		t.Fatalf("New with a damaged journal: %v (hint %q); want a fatal ErrCorrupt saying how to move it aside", err, Hint(err))
+	if !errors.Is(err, journal.ErrCorrupt) || !uploader.IsFatal(err) || !strings.Contains(uploader.Hint(err), "mv ") {
+		t.Fatalf("New with a damaged journal: %v (hint %q); want a fatal ErrCorrupt saying how to move it aside", err, uploader.Hint(err))
 	}
 	if err := os.Rename(path, path+".broken"); err != nil {
 		t.Fatal(err)

@@ -131,8 +131,8 @@ func TestSymlinkInOutIsRefused(t *testing.T) {
 	}
 	fl := sum.Failures[0]
 	if fl.Rel != "shoes/red.jpg" || fl.Stage != "check" || !errors.Is(fl.Err, errOutputPath) ||
-		!strings.Contains(fl.Err.Error(), "symbolic link") || Hint(fl.Err) == "" {
-		t.Errorf("failure %s at %s: %v (hint %q)", fl.Rel, fl.Stage, fl.Err, Hint(fl.Err))
+		!strings.Contains(fl.Err.Error(), "symbolic link") || uploader.Hint(fl.Err) == "" {
+		t.Errorf("failure %s at %s: %v (hint %q)", fl.Rel, fl.Stage, fl.Err, uploader.Hint(fl.Err))
 	}
 	if left, _ := os.ReadDir(outside); len(left) != 0 {
 		t.Errorf("files were written outside -out: %v", left)
@@ -183,11 +183,11 @@ func TestOneStateFolderPerOutput(t *testing.T) {
 	other := e.config(1)
 	other.State = filepath.Join(t.TempDir(), "elsewhere")
 	_, err := New(other, &fakeSource{}, &fakeRemote{})
-	if !isFatal(err) || !strings.Contains(err.Error(), "belongs to another state folder") ||
-		!strings.Contains(Hint(err), "-state "+filepath.Join(e.out, ".hotfolder")) {
-		t.Fatalf("New with a second state folder: %v (hint %q)", err, Hint(err))
+	if !uploader.IsFatal(err) || !strings.Contains(err.Error(), "belongs to another state folder") ||
+		!strings.Contains(uploader.Hint(err), "-state "+filepath.Join(e.out, ".hotfolder")) {
+		t.Fatalf("New with a second state folder: %v (hint %q)", err, uploader.Hint(err))
 	}
-	if _, err := DryRun(context.Background(), other, &fakeSource{}, nil); !isFatal(err) {
+	if _, err := DryRun(context.Background(), other, &fakeSource{}, nil); !uploader.IsFatal(err) {
 		t.Errorf("a dry run with a second state folder: %v", err)
 	}
 	// The first state folder is deleted: the other may take -out over.
@@ -199,7 +199,7 @@ func TestOneStateFolderPerOutput(t *testing.T) {
 		t.Fatalf("New after the owner's journal is gone: %v", err)
 	}
 	p.Close()
-	if _, err := New(e.config(1), &fakeSource{}, &fakeRemote{}); !isFatal(err) {
+	if _, err := New(e.config(1), &fakeSource{}, &fakeRemote{}); !uploader.IsFatal(err) {
 		t.Errorf("the old state folder came back and took -out from the new owner: %v", err)
 	}
 }

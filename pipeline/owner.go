@@ -18,8 +18,8 @@ import (
 // folder that owns it, in OUT/.hotfolder/owner (beside the default state
 // folder's files, or alone there when -state is elsewhere).
 
-// ownerFile is the owner mark's path relative to the output folder.
-const ownerFile = ".hotfolder/owner"
+// ownerFile is the owner mark's name, in the default state folder.
+const ownerFile = "owner"
 
 // ownerMark is the owner mark's content.
 type ownerMark struct {
@@ -31,7 +31,7 @@ type ownerMark struct {
 // what to do. A mark naming a state folder that is gone (deleted, moved)
 // is taken over. With dry set it only checks.
 func claimOutputFolder(out, state string, dry bool, log *slog.Logger) error {
-	name := filepath.Join(out, filepath.FromSlash(ownerFile))
+	name := filepath.Join(StateDir(out), ownerFile)
 	var mark ownerMark
 	data, err := os.ReadFile(name)
 	switch {

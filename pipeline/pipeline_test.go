@@ -101,7 +101,7 @@ func TestFailures(t *testing.T) {
 	errNet := errors.New("download: connection reset")
 	tests := []struct {
 		name      string
-		stage     string
+		stage     Stage
 		err       error // the error the fake returns; nil when the pipeline makes its own
 		errText   string
 		setup     func(r *fakeRemote, bad string)
@@ -250,10 +250,10 @@ func TestFailures(t *testing.T) {
 					lines = append(lines, l)
 				}
 			}
-			if len(lines) != 1 || !strings.Contains(lines[0], "file=b.jpg") || !strings.Contains(lines[0], "stage="+tc.stage) {
+			if len(lines) != 1 || !strings.Contains(lines[0], "file=b.jpg") || !strings.Contains(lines[0], "stage="+string(tc.stage)) {
 				t.Errorf("failure log lines = %q, want one for b.jpg at %s", lines, tc.stage)
 			}
-			if h := Hint(tc.err); h != "" && !strings.Contains(lines[0], h) {
+			if h := uploader.Hint(tc.err); h != "" && !strings.Contains(lines[0], h) {
 				t.Errorf("failure log line %q lacks the hint %q", lines[0], h)
 			}
 		})
@@ -361,10 +361,10 @@ func TestOutputNotWritableIsFatal(t *testing.T) {
 	lockDir(t, e.outPath("sub"))
 	r := &fakeRemote{}
 	sum, err := e.run(e.config(1), &fakeSource{files: files}, r)
-	if !isFatal(err) {
+	if !uploader.IsFatal(err) {
 		t.Fatalf("Run error = %v, want a fatal error", err)
 	}
-	if h := Hint(err); !strings.Contains(h, "-out") {
+	if h := uploader.Hint(err); !strings.Contains(h, "-out") {
 		t.Errorf("hint = %q, want one about -out", h)
 	}
 	// A disk that refuses writes is not sub/b.jpg's failure: it stays
@@ -390,7 +390,7 @@ func TestNewOutputNotWritableIsFatal(t *testing.T) {
 	}
 	lockDir(t, e.out)
 	_, err := New(e.config(1), &fakeSource{}, &fakeRemote{})
-	if !isFatal(err) || Hint(err) == "" {
+	if !uploader.IsFatal(err) || uploader.Hint(err) == "" {
 		t.Fatalf("New error = %v, want a fatal error with a hint", err)
 	}
 }
@@ -750,7 +750,7 @@ func TestSecondPipelineOnSameStateIsRefused(t *testing.T) {
 		p.Close()
 		t.Skip("no file locking on this platform")
 	}
-	if !isFatal(err) || Hint(err) == "" {
+	if !uploader.IsFatal(err) || uploader.Hint(err) == "" {
 		t.Errorf("New error = %v, want a fatal error with a hint", err)
 	}
 }

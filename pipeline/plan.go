@@ -46,7 +46,7 @@ type Plan struct {
 func DryRun(ctx context.Context, cfg Config, src Source, check func(ctx context.Context, path string) error) (Plan, error) {
 	var plan Plan
 	if cfg.State == "" {
-		cfg.State = filepath.Join(cfg.Out, ".hotfolder")
+		cfg.State = StateDir(cfg.Out)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)

@@ -30,7 +30,7 @@ func (s Stats) Finished() int64 { return s.Skipped + s.Done + s.Failed }
 // Failure is one input that ended failed, with the reason.
 type Failure struct {
 	Rel   string // input path relative to -in
-	Stage string // where it failed: "check", "upload", "submit", "process", "download", "write"
+	Stage Stage  // where it failed
 	Err   error  // what went wrong; may carry a Hint() string method
 }
 

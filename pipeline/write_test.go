@@ -3,6 +3,7 @@ package pipeline
 import (
 	"errors"
 	"fmt"
+	"hotfolder/uploader"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -99,18 +100,18 @@ func TestDiskErrorsAreFatal(t *testing.T) {
 	}
 	for _, tc := range tests {
 		err := outputError(tc.err)
-		if isFatal(err) != tc.fatal {
-			t.Errorf("outputError(%v) fatal = %v, want %v", tc.err, isFatal(err), tc.fatal)
+		if uploader.IsFatal(err) != tc.fatal {
+			t.Errorf("outputError(%v) fatal = %v, want %v", tc.err, uploader.IsFatal(err), tc.fatal)
 		}
 		if !errors.Is(err, tc.err) {
 			t.Errorf("outputError(%v) lost the cause", tc.err)
 		}
-		if tc.fatal && Hint(err) != outHint {
-			t.Errorf("outputError(%v) hint = %q", tc.err, Hint(err))
+		if tc.fatal && uploader.Hint(err) != outHint {
+			t.Errorf("outputError(%v) hint = %q", tc.err, uploader.Hint(err))
 		}
 	}
 	// Only a true Fatal() counts.
-	if isFatal(notFatal{}) || !isFatal(fmt.Errorf("x: %w", &testFatal{"auth"})) {
+	if uploader.IsFatal(notFatal{}) || !uploader.IsFatal(fmt.Errorf("x: %w", &testFatal{"auth"})) {
 		t.Error("isFatal does not follow Fatal()")
 	}
 }

@@ -77,7 +77,18 @@ func TestCrashDurability(t *testing.T) {
 		t.Skip("starts child processes")
 	}
 	path := filepath.Join(t.TempDir(), "state", "journal.db")
-	rnd := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 1))
+	// The kill points come from a seed, new each run unless
+	// JOURNAL_TEST_SEED repeats one; a failure names it.
+	seed := uint64(time.Now().UnixNano())
+	if s := os.Getenv("JOURNAL_TEST_SEED"); s != "" {
+		fmt.Sscan(s, &seed)
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("to repeat these kill points: JOURNAL_TEST_SEED=%d go test -run %s ./pipeline/journal/", seed, t.Name())
+		}
+	})
+	rnd := rand.New(rand.NewPCG(seed, 1))
 	next := map[State]State{Queued: Uploaded, Uploaded: Submitted, Submitted: Done}
 	// One round per child: reported[n] is the last state it reported for
 	// input n.

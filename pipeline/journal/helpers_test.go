@@ -3,6 +3,7 @@ package journal
 import (
 	"errors"
 	"fmt"
+	"hotfolder/uploader"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
@@ -94,8 +95,7 @@ func checkJournalError(t *testing.T, err, want error, hints ...string) {
 	if !errors.As(err, &e) {
 		t.Fatalf("error %v is a %T, not an *Error", err, err)
 	}
-	var f interface{ Fatal() bool }
-	if !errors.As(err, &f) || !f.Fatal() {
+	if !uploader.IsFatal(err) {
 		t.Errorf("error %v is not fatal", err)
 	}
 	if msg := err.Error(); msg != strings.ToLower(msg[:1])+msg[1:] || strings.HasSuffix(msg, ".") {

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"hotfolder/uploader"
 	"math/rand/v2"
 	"reflect"
 	"slices"
@@ -302,8 +303,7 @@ func TestPutRefusesInvalid(t *testing.T) {
 		if !errors.Is(err, errInvalid) {
 			t.Errorf("%s: Put = %v, want an invalid-record error", tc.name, err)
 		}
-		var f interface{ Fatal() bool }
-		if errors.As(err, &f) && f.Fatal() {
+		if uploader.IsFatal(err) {
 			t.Errorf("%s: an invalid record should fail the file, not the run: %v", tc.name, err)
 		}
 		// In a batch, one bad record keeps the others out too.

@@ -70,7 +70,7 @@ type Record struct {
 // Failure is why an input failed, as the next run (and a status command)
 // needs to know it.
 type Failure struct {
-	Stage      string // where it failed: "check", "upload", "submit", "process", "download", "write"
+	Stage      string // where it failed: a pipeline.Stage, as text
 	HTTPStatus int    // the API's HTTP status, if it answered
 	Code       string // the API's error code, if any
 	Message    string // what went wrong

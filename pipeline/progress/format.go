@@ -11,6 +11,7 @@ import (
 	"unicode/utf8"
 
 	"hotfolder/pipeline"
+	"hotfolder/uploader"
 )
 
 // Priorities of the stats fields: when the bar's line is too narrow, the
@@ -227,7 +228,7 @@ func WriteSummary(w io.Writer, s pipeline.Summary, now time.Time) {
 
 	failures := slices.Clone(s.Failures)
 	slices.SortStableFunc(failures, func(a, b pipeline.Failure) int {
-		return cmp.Or(strings.Compare(a.Rel, b.Rel), strings.Compare(a.Stage, b.Stage))
+		return cmp.Or(strings.Compare(a.Rel, b.Rel), strings.Compare(string(a.Stage), string(b.Stage)))
 	})
 	for _, f := range failures {
 		b.WriteString("  FAILED ")
@@ -240,7 +241,7 @@ func WriteSummary(w io.Writer, s pipeline.Summary, now time.Time) {
 			b.WriteString(indent(f.Err.Error(), "    "))
 		}
 		b.WriteString("\n")
-		if hint := pipeline.Hint(f.Err); hint != "" {
+		if hint := uploader.Hint(f.Err); hint != "" {
 			fmt.Fprintf(&b, "    hint: %s\n", indent(hint, "      "))
 		}
 	}
