@@ -126,7 +126,8 @@ type config struct {
 	// Parsed once by validate from the flags above.
 	mediaType, ext string            // from -format
 	onOK, onFail   pipeline.Action   // from -on-success and -on-failure
-	bgColor        *uploader.Color   // from -background; nil = none
+	bgColor        *uploader.Color   // from -background, or white for a JPEG cut-out; nil = none
+	whiteJPEG      bool              // bgColor is white because -format jpeg has no transparency
 	prof           ratelimit.Profile // from -limits and -limit
 }
 
@@ -419,8 +420,13 @@ func validate(cfg *config) error {
 	if cfg.maxPosts < 0 || cfg.grace < 0 || cfg.maxDuration < 0 {
 		return usagef("-max-posts, -grace and -max-duration cannot be negative")
 	}
-	if cfg.prof, err = profile(cfg.limits, cfg.limitOverrides); err != nil {
+	if cfg.prof, err = ratelimit.ProfileWith(cfg.limits, cfg.limitOverrides); err != nil {
 		return usageError{err.Error()}
+	}
+	if cfg.bgColor == nil && cfg.format == "jpeg" && cfg.mode == "cutout" {
+		// The seed document's known limitation: a JPEG with no
+		// backgroundColor can come back black. Never let that happen silently.
+		cfg.bgColor, cfg.whiteJPEG = &uploader.Color{Red: 255, Green: 255, Blue: 255, Alpha: 1}, true
 	}
 	return nil
 }
@@ -447,22 +453,6 @@ func parseColor(s string) (*uploader.Color, error) {
 		return nil, fmt.Errorf("%q is not a colour in hex RRGGBB form, e.g. ffffff", s)
 	}
 	return &uploader.Color{Red: int(v >> 16), Green: int(v >> 8 & 0xff), Blue: int(v & 0xff), Alpha: 1}, nil
-}
-
-// profile returns the limits to stay under: the named profile with -limit overrides.
-func profile(name string, overrides []string) (ratelimit.Profile, error) {
-	p, err := ratelimit.ProfileNamed(name)
-	if err != nil {
-		return nil, err
-	}
-	for _, o := range overrides {
-		b, l, err := ratelimit.ParseOverride(o)
-		if err != nil {
-			return nil, err
-		}
-		p[b] = l
-	}
-	return p, nil
 }
 
 func version() string {
@@ -500,69 +490,76 @@ func (rw redacting) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-// process wires the packages together and runs the pipeline.
-func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Writer) (pipeline.Summary, error) {
-	var sum pipeline.Summary
-	in, err := filepath.Abs(cfg.in)
-	if err != nil {
-		return sum, err
+// setup is what a run is made of beyond its flags: absolute folders, the
+// API it talks to, and the secrets to keep out of every line it writes.
+type setup struct {
+	in, out, state    string
+	processed, failed string // where -on-success/-on-failure move inputs
+	api               string // adobe or emulator
+	emuSecret         string // the built-in emulator's client secret
+	secrets           []string
+}
+
+// resolve turns the flags into a setup, with the environment: folders
+// made absolute and checked, -api auto decided.
+func resolve(cfg config, getenv func(string) string) (setup, error) {
+	var s setup
+	var err error
+	if s.in, err = filepath.Abs(cfg.in); err != nil {
+		return s, err
 	}
-	out, err := filepath.Abs(cfg.out)
-	if err != nil {
-		return sum, err
+	if s.out, err = filepath.Abs(cfg.out); err != nil {
+		return s, err
 	}
-	state := filepath.Join(out, ".hotfolder")
-	if cfg.state != "" {
-		if state, err = filepath.Abs(cfg.state); err != nil {
-			return sum, err
-		}
+	if st, err := os.Stat(s.in); err != nil || !st.IsDir() {
+		return s, usagef("-in %s is not a folder hotfolder can read", cfg.in)
 	}
-	if st, err := os.Stat(in); err != nil || !st.IsDir() {
-		return sum, usagef("-in %s is not a folder hotfolder can read", cfg.in)
-	}
-	if err := checkFolders(in, out); err != nil {
-		return sum, err
+	if err := checkFolders(s.in, s.out); err != nil {
+		return s, err
 	}
 	// Inputs moved away go beside the hot folder unless told otherwise.
-	processed, failed := filepath.Join(filepath.Dir(in), "processed"), filepath.Join(filepath.Dir(in), "failed")
-	if cfg.processedDir != "" {
-		if processed, err = filepath.Abs(cfg.processedDir); err != nil {
-			return sum, err
+	s.state = pipeline.StateDir(s.out)
+	s.processed, s.failed = filepath.Join(filepath.Dir(s.in), "processed"), filepath.Join(filepath.Dir(s.in), "failed")
+	for dst, flag := range map[*string]string{&s.state: cfg.state, &s.processed: cfg.processedDir, &s.failed: cfg.failedDir} {
+		if flag == "" {
+			continue
+		}
+		if *dst, err = filepath.Abs(flag); err != nil {
+			return s, err
 		}
 	}
-	if cfg.failedDir != "" {
-		if failed, err = filepath.Abs(cfg.failedDir); err != nil {
-			return sum, err
-		}
-	}
-	prof := cfg.prof
-	if cfg.dryRun {
-		return sum, dryRun(ctx, cfg, in, out, state, []string{out, state, processed, failed}, os.Stdout)
-	}
-
-	mode := cfg.progress
-	if cfg.quiet {
-		mode = "none"
-	}
-	api := cfg.api
-	if api == "auto" {
-		api = "emulator"
-		if os.Getenv("ADOBE_CLIENT_ID") != "" {
-			api = "adobe"
+	s.api = cfg.api
+	if s.api == "auto" {
+		s.api = "emulator"
+		if getenv("ADOBE_CLIENT_ID") != "" {
+			s.api = "adobe"
 		}
 	}
 	// Every secret this run knows is kept out of its logs and reports.
-	secrets := logging.EnvSecrets(os.Getenv)
-	var emuSecret string
-	if api == "emulator" {
-		emuSecret = rand.Text()
-		secrets = append(secrets, emuSecret)
+	s.secrets = logging.EnvSecrets(getenv)
+	if s.api == "emulator" {
+		s.emuSecret = rand.Text()
+		s.secrets = append(s.secrets, s.emuSecret)
 	}
-	report := redacting{stderr, logging.NewRedactor(secrets)}
+	return s, nil
+}
 
+// excluded are the folders the watcher never takes inputs from.
+func (s setup) excluded() []string { return []string{s.out, s.state, s.processed, s.failed} }
+
+// process wires the packages together and runs the pipeline.
+func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Writer) (pipeline.Summary, error) {
+	var sum pipeline.Summary
+	s, err := resolve(cfg, os.Getenv)
+	if err != nil {
+		return sum, err
+	}
+	if cfg.dryRun {
+		return sum, dryRun(ctx, cfg, s, os.Stdout)
+	}
 	var p *pipeline.Pipeline
-	limiter := ratelimit.New(prof, ratelimit.Options{Margin: cfg.limitMargin, MaxPosts: cfg.maxPosts})
-	display, err := progress.New(stderr, mode, progress.Options{
+	limiter := ratelimit.New(cfg.prof, ratelimit.Options{Margin: cfg.limitMargin, MaxPosts: cfg.maxPosts})
+	display, err := progress.New(stderr, cfg.displayMode(), progress.Options{
 		Stats:    func() pipeline.Stats { return p.Stats() },
 		Quota:    func() bool { return limiter.Stats().WaitingOnQuota() },
 		Interval: cfg.stats,
@@ -570,131 +567,30 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	if err != nil {
 		return sum, err
 	}
-	var logTo io.Writer = display
-	if cfg.logFile != "" {
-		f, err := logging.OpenFile(cfg.logFile)
-		if err != nil {
-			return sum, usageError{fmt.Sprintf("-log-file: %v", err)}
-		}
-		defer f.Close()
-		logTo = f
-	}
-	log, err := newLogger(logTo, cfg, secrets)
+	log, closeLog, err := openLog(cfg, display, s.secrets)
 	if err != nil {
-		return sum, usageError{err.Error()}
+		return sum, err
 	}
-
-	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
-	ucfg := uploader.Config{
-		IMSURL:          cfg.imsURL,
-		ImageAPIURL:     cfg.imageAPIURL,
-		PhotoshopAPIURL: cfg.photoshopAPIURL,
-		HTTPClient:      hc,
-		Limiter:         limiter,
-		KeyPrefix:       "hotfolder",
-		JobTimeout:      cfg.jobTimeout,
-		Logger:          log,
-		RemoveBackground: uploader.RemoveBackground{
-			Mode:      cfg.mode,
-			MediaType: cfg.mediaType,
-		},
-	}
+	defer closeLog()
 	var m *metrics.Metrics
 	if cfg.metricsAddr != "" {
 		// Served once the pipeline exists: its Stats are read at scrape time.
 		m = metrics.New(metrics.Options{Stats: func() pipeline.Stats { return p.Stats() }, Quota: limiter.Stats})
-		ucfg.Observer = m
 	}
-	if cfg.bgColor != nil {
-		ucfg.RemoveBackground.BackgroundColor = cfg.bgColor
-	} else if cfg.format == "jpeg" && cfg.mode == "cutout" {
-		// The seed document's known limitation: a JPEG with no
-		// backgroundColor can come back black. Never let that happen silently.
-		ucfg.RemoveBackground.BackgroundColor = &uploader.Color{Red: 255, Green: 255, Blue: 255, Alpha: 1}
-		log.Info("jpeg has no transparency: the removed background becomes white (choose another colour with -background RRGGBB)")
-	}
-
-	switch api {
-	case "emulator":
-		// Its jobs and results live in the state folder, so that the next
-		// run can finish the jobs this one leaves in flight.
-		srv, err := emulator.Start(emulator.Config{Limits: prof, ClientSecret: emuSecret, Dir: filepath.Join(state, "emulator"),
-			Logger: log.With("component", "emulator")})
-		if errors.Is(err, emulator.ErrDirInUse) {
-			return sum, stateInUse{err}
-		}
-		if err != nil {
-			return sum, fmt.Errorf("start the built-in emulator: %w", err)
-		}
-		defer srv.Close()
-		ucfg.APIName = "hotfolder emulator " + srv.ID()
-		why := "no ADOBE_CLIENT_ID set"
-		if cfg.api == "emulator" {
-			why = "-api emulator"
-		}
-		fmt.Fprintf(stderr, "hotfolder: %s: using the built-in emulator of the Photoshop API.\n", why)
-		fmt.Fprintln(stderr, "hotfolder: the results are this machine's approximation, NOT Adobe's. Set ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET to use Adobe.")
-		if cfg.format == "webp" || cfg.format == "psd" || cfg.mode == "psd" {
-			log.Warn("the emulator makes png and jpeg only: every file will fail with -format " + cfg.format)
-		}
-		ucfg.ClientID, ucfg.ClientSecret = srv.Credentials()
-		ucfg.IMSURL, ucfg.ImageAPIURL, ucfg.PhotoshopAPIURL = srv.IMSURL(), srv.ImageAPIURL(), srv.PhotoshopAPIURL()
-		ucfg.Storage = emulator.NewStore(srv.StorageURL(), hc)
-	case "adobe":
-		ucfg.ClientID, ucfg.ClientSecret = os.Getenv("ADOBE_CLIENT_ID"), os.Getenv("ADOBE_CLIENT_SECRET")
-		if ucfg.ClientID == "" || ucfg.ClientSecret == "" {
-			return sum, usagef("-api adobe needs ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET in the environment")
-		}
-		if ucfg.Storage, err = storage(ctx, cfg, hc); err != nil {
-			return sum, err
-		}
-	}
-
-	client, err := uploader.New(ucfg)
+	client, closeAPI, err := newClient(ctx, cfg, s, limiter, m, log, stderr)
 	if err != nil {
 		return sum, err
 	}
-	if err := client.CheckAuth(ctx); err != nil {
-		return sum, err
-	}
-	w, err := watcher.New(watcher.Config{
-		Root:    in,
-		Exclude: []string{out, state, processed, failed},
-		Settle:  cfg.settle,
-		Once:    cfg.once,
-		Poll:    cfg.poll,
-		Logger:  log.With("component", "watcher"),
-	})
+	defer closeAPI()
+	w, err := watcher.New(watcher.Config{Root: s.in, Exclude: s.excluded(), Settle: cfg.settle, Once: cfg.once,
+		Poll: cfg.poll, Logger: log.With("component", "watcher")})
 	if err != nil {
 		return sum, usageError{err.Error()}
 	}
-	workers := cfg.workers
-	if workers == 0 {
-		workers = pipeline.WorkersFor(limiter.Interval(ratelimit.RemoveBackgroundPost))
-	}
-	p, err = pipeline.New(pipeline.Config{
-		In:      in,
-		Out:     out,
-		State:   state,
-		Ext:     cfg.ext,
-		Workers: workers,
-		Stop:    stop,
-		Logger:  log,
-		Quota:   limiter,
-
-		RetryFailed:  cfg.retryFailed,
-		KeepUploads:  cfg.keepUploads,
-		OnSuccess:    cfg.onOK,
-		OnFailure:    cfg.onFail,
-		ProcessedDir: processed,
-		FailedDir:    failed,
-	}, w, client)
-	if err != nil {
+	if p, err = pipeline.New(pipelineConfig(cfg, s, limiter, stop, log), w, client); err != nil {
 		return sum, err
 	}
 	defer p.Close()
-	log.Debug("starting", "in", in, "out", out, "api", api, "workers", workers, "limits", cfg.limits)
-
 	if m != nil {
 		stopMetrics, err := serveMetrics(cfg.metricsAddr, m, stderr)
 		if err != nil {
@@ -706,9 +602,134 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	sum, err = p.Run(ctx)
 	display.Stop()
 	if !cfg.quiet || sum.Failed > 0 {
-		progress.WriteSummary(report, sum, time.Now())
+		progress.WriteSummary(redacting{stderr, logging.NewRedactor(s.secrets)}, sum, time.Now())
 	}
 	return sum, err
+}
+
+// displayMode is -progress, or none with -quiet.
+func (cfg config) displayMode() string {
+	if cfg.quiet {
+		return "none"
+	}
+	return cfg.progress
+}
+
+// openLog makes the run's logger: to the progress display (so lines land
+// above the bar), or to -log-file, with every secret redacted.
+func openLog(cfg config, display io.Writer, secrets []string) (*slog.Logger, func(), error) {
+	w, closeLog := display, func() {}
+	if cfg.logFile != "" {
+		f, err := logging.OpenFile(cfg.logFile)
+		if err != nil {
+			return nil, nil, usagef("-log-file: %v", err)
+		}
+		w, closeLog = f, func() { f.Close() }
+	}
+	log, err := newLogger(w, cfg, secrets)
+	if err != nil {
+		closeLog()
+		return nil, nil, usageError{err.Error()}
+	}
+	if cfg.whiteJPEG {
+		log.Info("jpeg has no transparency: the removed background becomes white (choose another colour with -background RRGGBB)")
+	}
+	return log, closeLog, nil
+}
+
+// newClient builds the API client, on Adobe or on the built-in emulator
+// (which it starts), and checks its credentials. The returned function
+// stops the emulator, if one was started.
+func newClient(ctx context.Context, cfg config, s setup, limiter *ratelimit.Set, m *metrics.Metrics,
+	log *slog.Logger, stderr io.Writer) (*uploader.Client, func(), error) {
+	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
+	ucfg := uploader.Config{
+		IMSURL:           cfg.imsURL,
+		ImageAPIURL:      cfg.imageAPIURL,
+		PhotoshopAPIURL:  cfg.photoshopAPIURL,
+		HTTPClient:       hc,
+		Limiter:          limiter,
+		KeyPrefix:        "hotfolder",
+		JobTimeout:       cfg.jobTimeout,
+		Logger:           log,
+		RemoveBackground: uploader.RemoveBackground{Mode: cfg.mode, MediaType: cfg.mediaType, BackgroundColor: cfg.bgColor},
+	}
+	if m != nil {
+		ucfg.Observer = m
+	}
+	stopAPI := func() {}
+	var err error
+	if s.api == "emulator" {
+		stopAPI, err = useEmulator(&ucfg, cfg, s, log, stderr)
+	} else {
+		err = useAdobe(ctx, &ucfg, cfg, hc)
+	}
+	if err != nil {
+		return nil, nil, err
+	}
+	client, err := uploader.New(ucfg)
+	if err == nil {
+		err = client.CheckAuth(ctx)
+	}
+	if err != nil {
+		stopAPI()
+		return nil, nil, err
+	}
+	return client, stopAPI, nil
+}
+
+// useEmulator starts the built-in emulator and points ucfg at it. Its jobs
+// and results live in the state folder, so that the next run can finish
+// the jobs this one leaves in flight.
+func useEmulator(ucfg *uploader.Config, cfg config, s setup, log *slog.Logger, stderr io.Writer) (func(), error) {
+	srv, err := emulator.Start(emulator.Config{Limits: cfg.prof, ClientSecret: s.emuSecret,
+		Dir: filepath.Join(s.state, "emulator"), Logger: log.With("component", "emulator")})
+	if errors.Is(err, emulator.ErrDirInUse) {
+		return nil, stateInUse{err}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("start the built-in emulator: %w", err)
+	}
+	why := "no ADOBE_CLIENT_ID set"
+	if cfg.api == "emulator" {
+		why = "-api emulator"
+	}
+	fmt.Fprintf(stderr, "hotfolder: %s: using the built-in emulator of the Photoshop API.\n", why)
+	fmt.Fprintln(stderr, "hotfolder: the results are this machine's approximation, NOT Adobe's. Set ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET to use Adobe.")
+	if cfg.format == "webp" || cfg.format == "psd" || cfg.mode == "psd" {
+		log.Warn("the emulator makes png and jpeg only: every file will fail with -format " + cfg.format)
+	}
+	ucfg.ClientID, ucfg.ClientSecret = srv.Credentials()
+	ucfg.IMSURL, ucfg.ImageAPIURL, ucfg.PhotoshopAPIURL = srv.IMSURL(), srv.ImageAPIURL(), srv.PhotoshopAPIURL()
+	ucfg.APIName = "hotfolder emulator " + srv.ID()
+	ucfg.Storage = emulator.NewStore(srv.StorageURL(), ucfg.HTTPClient)
+	return func() { srv.Close() }, nil
+}
+
+// useAdobe gives ucfg the credentials from the environment and the
+// -storage location.
+func useAdobe(ctx context.Context, ucfg *uploader.Config, cfg config, hc *http.Client) error {
+	ucfg.ClientID, ucfg.ClientSecret = os.Getenv("ADOBE_CLIENT_ID"), os.Getenv("ADOBE_CLIENT_SECRET")
+	if ucfg.ClientID == "" || ucfg.ClientSecret == "" {
+		return usagef("-api adobe needs ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET in the environment")
+	}
+	var err error
+	ucfg.Storage, err = storage(ctx, cfg, hc)
+	return err
+}
+
+// pipelineConfig is the pipeline's part of the flags and setup.
+func pipelineConfig(cfg config, s setup, limiter *ratelimit.Set, stop <-chan struct{}, log *slog.Logger) pipeline.Config {
+	workers := cfg.workers
+	if workers == 0 {
+		workers = pipeline.WorkersFor(limiter.Interval(ratelimit.RemoveBackgroundPost))
+	}
+	log.Debug("starting", "in", s.in, "out", s.out, "api", s.api, "workers", workers, "limits", cfg.limits)
+	return pipeline.Config{
+		In: s.in, Out: s.out, State: s.state, Ext: cfg.ext, Workers: workers, Stop: stop, Logger: log, Quota: limiter,
+		RetryFailed: cfg.retryFailed, KeepUploads: cfg.keepUploads,
+		OnSuccess: cfg.onOK, OnFailure: cfg.onFail, ProcessedDir: s.processed, FailedDir: s.failed,
+	}
 }
 
 // checkFolders refuses an output folder that is the hot folder, or that
@@ -746,13 +767,13 @@ func resolved(p string) string {
 
 // dryRun prints what a run would do with the files in -in now, and what
 // it would cost, without a request to Adobe or a write to any folder.
-func dryRun(ctx context.Context, cfg config, in, out, state string, exclude []string, stdout io.Writer) error {
-	w, err := watcher.New(watcher.Config{Root: in, Exclude: exclude, Settle: cfg.settle, Once: true})
+func dryRun(ctx context.Context, cfg config, s setup, stdout io.Writer) error {
+	w, err := watcher.New(watcher.Config{Root: s.in, Exclude: s.excluded(), Settle: cfg.settle, Once: true})
 	if err != nil {
 		return usageError{err.Error()}
 	}
 	plan, err := pipeline.DryRun(ctx, pipeline.Config{
-		In: in, Out: out, State: state, Ext: cfg.ext, RetryFailed: cfg.retryFailed,
+		In: s.in, Out: s.out, State: s.state, Ext: cfg.ext, RetryFailed: cfg.retryFailed,
 	}, w, func(ctx context.Context, path string) error {
 		_, err := uploader.Validate(ctx, path)
 		return err
@@ -833,43 +854,16 @@ var (
 // runEmulator runs the emulator on its own, for trying hotfolder's adobe mode
 // (or any other client) against it.
 func runEmulator(args []string, stdout, stderr io.Writer) int {
-	fs := flag.NewFlagSet("hotfolder emulator", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	addr := fs.String("addr", "127.0.0.1:8080", "listen `address`")
-	limits := fs.String("limits", "soft", "rate limits to enforce: soft or hard")
-	var overrides stringList
-	fs.Var(&overrides, "limit", "override one limit, `NAME=N/DURATION`; repeatable")
-	latency := fs.String("latency", "500ms-2s", "job duration `MIN-MAX`")
-	var faults emulator.Faults
-	fs.Float64Var(&faults.ServerErrorRate, "fail-5xx", 0, "answer this `fraction` of API requests with 502, 503 or 504")
-	fs.Float64Var(&faults.TooManyRate, "fail-429", 0, "answer this `fraction` of API requests with 429, as when another client shares the quota")
-	fs.BoolVar(&faults.OmitRetryAfter, "no-retry-after", false, "send 429s without Retry-After")
-	fs.BoolVar(&faults.EmptyBodies, "empty-bodies", false, "send 429 and 5xx answers with empty bodies")
-	fs.Float64Var(&faults.JobFailureRate, "fail-jobs", 0, "end this `fraction` of jobs as failed")
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
-	}
-	for _, f := range []float64{faults.ServerErrorRate, faults.TooManyRate, faults.JobFailureRate} {
-		if f < 0 || f > 1 {
-			fmt.Fprintf(stderr, "hotfolder emulator: fault rates are fractions from 0 to 1, not %v\n", f)
-			return exitUsage
-		}
-	}
-	prof, err := profile(*limits, overrides)
-	if err != nil {
+	c, err := emulator.ParseCommand(args, stderr)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		return exitOK
+	case err != nil:
 		fmt.Fprintf(stderr, "hotfolder emulator: %v\n", err)
 		return exitUsage
 	}
-	lo, hi, err := parseRange(*latency)
-	if err != nil {
-		fmt.Fprintf(stderr, "hotfolder emulator: -latency: %v\n", err)
-		return exitUsage
-	}
-	log := slog.New(slog.NewTextHandler(stderr, nil))
-	srv, err := emulator.StartOn(emulator.Config{Limits: prof, MinLatency: lo, MaxLatency: hi, Faults: faults, Logger: log}, *addr)
+	c.Config.Logger = slog.New(slog.NewTextHandler(stderr, nil))
+	srv, err := emulator.StartOn(c.Config, c.Addr)
 	if err != nil {
 		fmt.Fprintf(stderr, "hotfolder emulator: %v\n", err)
 		return exitFatal
@@ -907,7 +901,7 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stderr, "hotfolder status: give -out DIR (or -state DIR)")
 		return exitUsage
 	case dir == "":
-		dir = filepath.Join(*out, ".hotfolder")
+		dir = pipeline.StateDir(*out)
 	}
 	st, err := pipeline.ReadStatus(dir, time.Now())
 	switch {
@@ -928,22 +922,4 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	}
 	progress.WriteStatus(stdout, st, time.Now())
 	return exitOK
-}
-
-// parseRange reads "MIN-MAX" durations, e.g. "2s-10s", or a single duration.
-func parseRange(s string) (lo, hi time.Duration, err error) {
-	a, b, found := strings.Cut(s, "-")
-	if lo, err = time.ParseDuration(a); err != nil {
-		return 0, 0, err
-	}
-	hi = lo
-	if found {
-		if hi, err = time.ParseDuration(b); err != nil {
-			return 0, 0, err
-		}
-	}
-	if lo < 0 || hi < lo {
-		return 0, 0, fmt.Errorf("%q: want MIN-MAX with 0 <= MIN <= MAX", s)
-	}
-	return lo, hi, nil
 }
