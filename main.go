@@ -517,14 +517,17 @@ func resolve(cfg config, getenv func(string) string) (setup, error) {
 	if err := checkFolders(s.in, s.out); err != nil {
 		return s, err
 	}
-	// Inputs moved away go beside the hot folder unless told otherwise.
 	s.state = pipeline.StateDir(s.out)
+	// Inputs moved away go beside the hot folder unless told otherwise.
 	s.processed, s.failed = filepath.Join(filepath.Dir(s.in), "processed"), filepath.Join(filepath.Dir(s.in), "failed")
-	for dst, flag := range map[*string]string{&s.state: cfg.state, &s.processed: cfg.processedDir, &s.failed: cfg.failedDir} {
-		if flag == "" {
+	for _, f := range []struct {
+		dst  *string
+		flag string
+	}{{&s.state, cfg.state}, {&s.processed, cfg.processedDir}, {&s.failed, cfg.failedDir}} {
+		if f.flag == "" {
 			continue
 		}
-		if *dst, err = filepath.Abs(flag); err != nil {
+		if *f.dst, err = filepath.Abs(f.flag); err != nil {
 			return s, err
 		}
 	}

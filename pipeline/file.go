@@ -214,13 +214,7 @@ func (p *Pipeline) complete(ctx context.Context, t *task, job uploader.Job) (int
 		p.endUpload(ctx, t, err)
 		return 0, at(StageProcess, err)
 	}
-	tmp, size, err := p.download(ctx, res, t.out)
-	if tmp != nil {
-		defer tmp.remove()
-	}
-	if err == nil {
-		err = p.write(t, tmp, size)
-	}
+	size, err := p.fetch(ctx, t, res)
 	if errors.Is(err, uploader.ErrResultGone) {
 		return p.resubmit(ctx, t, err)
 	}
@@ -229,6 +223,18 @@ func (p *Pipeline) complete(ctx context.Context, t *task, job uploader.Job) (int
 		return 0, err
 	}
 	return size, at(StageWrite, p.put(t, journal.Done))
+}
+
+// fetch downloads the job's result and writes it under t's output name.
+func (p *Pipeline) fetch(ctx context.Context, t *task, res uploader.Result) (int64, error) {
+	tmp, size, err := p.download(ctx, res, t.out)
+	if tmp != nil {
+		defer tmp.remove()
+	}
+	if err != nil {
+		return 0, err
+	}
+	return size, p.write(t, tmp, size)
 }
 
 // download fetches the job's result into a temporary file beside output
