@@ -194,7 +194,15 @@ func (b *syncBuffer) String() string {
 // fakeQuota is a Quota that records what it is told.
 type fakeQuota struct {
 	restored map[ratelimit.Bucket][]time.Time
+	spent    map[string]int64 // by UTC day
 	fn       func(ratelimit.Bucket, time.Time)
+}
+
+func (q *fakeQuota) RestoreSpent(day time.Time, n int64) {
+	if q.spent == nil {
+		q.spent = map[string]int64{}
+	}
+	q.spent[day.UTC().Format(time.DateOnly)] += n
 }
 
 func (q *fakeQuota) Restore(b ratelimit.Bucket, grants []time.Time) {

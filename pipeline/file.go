@@ -76,14 +76,11 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 	}
 	n, err := p.process(ctx, t)
 	switch {
-	case errors.Is(err, ratelimit.ErrPostBudgetSpent):
+	case errors.Is(err, ratelimit.ErrPostBudgetSpent), errors.Is(err, ratelimit.ErrDailyCapReached):
 		// Not the file's fault: it stays pending, its upload journaled
 		// for the next run, and no new file is taken.
 		p.active.Add(-1)
-		p.budgetOnce.Do(func() {
-			p.log.Warn("the POST budget (-max-posts) is spent: taking no new files; the rest are left for the next run")
-		})
-		p.halt()
+		p.haltFor(err)
 		return nil
 	case errors.Is(err, errChangedWhileUploading):
 		// Not a failure: its new version is on its way (see queue).
@@ -341,6 +338,21 @@ func (p *Pipeline) finish(ctx context.Context, t *task, n int64, err error) erro
 	}
 	p.applyInputAction(f, false)
 	return nil
+}
+
+// haltFor stops taking new files because a quota the run may not exceed,
+// err, is reached; it says so once, in the log, the progress line and the
+// summary.
+func (p *Pipeline) haltFor(err error) {
+	p.budgetOnce.Do(func() {
+		why := "the POST budget of this run (-max-posts) is spent"
+		if errors.Is(err, ratelimit.ErrDailyCapReached) {
+			why = "the daily POST cap (-daily-posts) is reached"
+		}
+		p.halted.Store(&why)
+		p.log.Warn(why + ": taking no new files; the rest are left for the next run")
+	})
+	p.halt()
 }
 
 // skip counts f as skipped; reason, when given, is logged at debug level.

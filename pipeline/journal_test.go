@@ -369,27 +369,37 @@ func TestInputGoneOrChangedWhileUploading(t *testing.T) {
 // When the POST budget runs out, the run takes no new file and the rest
 // stay pending (not failed) for the next run.
 func TestPostBudgetSpent(t *testing.T) {
-	e := newEnv(t)
-	var files []watcher.File
-	for i := range 6 {
-		files = append(files, e.input(fmt.Sprintf("f%d.jpg", i), time.Hour))
-	}
-	submits := 0
-	r := &fakeRemote{SubmitFn: func(_ context.Context, src uploader.Upload) (uploader.Job, error) {
-		if submits++; submits > 2 {
-			return uploader.Job{}, fmt.Errorf("submit: %w", ratelimit.ErrPostBudgetSpent)
-		}
-		return uploader.Job{ID: src.Path, Op: "remove-background"}, nil
-	}}
-	sum, err := e.run(e.config(1), &fakeSource{files: files, hold: true}, r)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if sum.Done != 2 || sum.Failed != 0 || sum.Pending != 4 || submits != 3 {
-		t.Errorf("summary %+v pending %d after %d submits; want 2 done, 4 pending, none failed, no submit after the refusal", sum.Stats, sum.Pending, submits)
-	}
-	if !strings.Contains(e.log.String(), "POST budget") {
-		t.Error("the spent budget is not logged")
+	for _, tc := range []struct {
+		refusal error
+		says    string
+	}{
+		{ratelimit.ErrPostBudgetSpent, "POST budget"},
+		{ratelimit.ErrDailyCapReached, "daily POST cap"},
+	} {
+		t.Run(tc.says, func(t *testing.T) {
+			e := newEnv(t)
+			var files []watcher.File
+			for i := range 6 {
+				files = append(files, e.input(fmt.Sprintf("f%d.jpg", i), time.Hour))
+			}
+			submits := 0
+			r := &fakeRemote{SubmitFn: func(_ context.Context, src uploader.Upload) (uploader.Job, error) {
+				if submits++; submits > 2 {
+					return uploader.Job{}, fmt.Errorf("submit: %w", tc.refusal)
+				}
+				return uploader.Job{ID: src.Path, Op: "remove-background"}, nil
+			}}
+			sum, err := e.run(e.config(1), &fakeSource{files: files, hold: true}, r)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if sum.Done != 2 || sum.Failed != 0 || sum.Pending != 4 || submits != 3 {
+				t.Errorf("summary %+v pending %d after %d submits; want 2 done, 4 pending, none failed, no submit after the refusal", sum.Stats, sum.Pending, submits)
+			}
+			if !strings.Contains(e.log.String(), tc.says) || !strings.Contains(sum.Halted, tc.says) {
+				t.Errorf("the refusal is not told: log says it %v, Stats.Halted = %q", strings.Contains(e.log.String(), tc.says), sum.Halted)
+			}
+		})
 	}
 }
 

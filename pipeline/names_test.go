@@ -232,4 +232,7 @@ func TestQuotaPacingIsJournaled(t *testing.T) {
 	if _, ok := next.restored["remove-background.get"]; ok {
 		t.Error("GET grants were journaled")
 	}
+	if day := clock().Format(time.DateOnly); next.spent[day] != 1 {
+		t.Errorf("POSTs spent today, restored: %v, want 1 on %s", next.spent, day)
+	}
 }

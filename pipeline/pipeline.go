@@ -65,6 +65,9 @@ type Remote interface {
 type Quota interface {
 	// Restore tells bucket b about requests an earlier run sent.
 	Restore(b ratelimit.Bucket, grants []time.Time)
+	// RestoreSpent tells it how many POSTs were spent on day (UTC) by
+	// earlier runs, for a daily cap.
+	RestoreSpent(day time.Time, n int64)
 	// OnGrant calls fn with each slot granted, before the request goes
 	// out; nil stops it.
 	OnGrant(fn func(b ratelimit.Bucket, at time.Time))
@@ -121,8 +124,9 @@ type Pipeline struct {
 	found, skipped, active, done, failed atomic.Int64
 	uploaded, downloaded                 atomic.Int64
 	resumed, failedEarlier               atomic.Int64
-	saves                                atomic.Int64 // journal writes, for the status snapshot
-	searched                             atomic.Bool  // the source handed on everything it had to find
+	saves                                atomic.Int64           // journal writes, for the status snapshot
+	searched                             atomic.Bool            // the source handed on everything it had to find
+	halted                               atomic.Pointer[string] // Stats.Halted
 	grantWarned                          atomic.Bool
 
 	failMu   sync.Mutex
@@ -236,6 +240,12 @@ func (p *Pipeline) restoreQuota() {
 	for b, ts := range grants {
 		p.cfg.Quota.Restore(ratelimit.Bucket(b), ts)
 	}
+	now := p.cfg.Now()
+	if n, err := p.j.GrantsOn(now); err != nil {
+		p.log.Warn("could not read today's POST count from the journal; a daily cap counts from 0", "error", err)
+	} else {
+		p.cfg.Quota.RestoreSpent(now, n)
+	}
 	p.cfg.Quota.OnGrant(p.journalGrant)
 }
 
@@ -291,6 +301,9 @@ func (p *Pipeline) Stats() Stats {
 	}
 	if t := p.lastSuccess.Load(); t != nil {
 		s.LastSuccess = *t
+	}
+	if h := p.halted.Load(); h != nil {
+		s.Halted = *h
 	}
 	return s
 }

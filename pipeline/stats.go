@@ -22,6 +22,10 @@ type Stats struct {
 
 	LastDone    time.Time // when an input last finished (done or failed)
 	LastSuccess time.Time // when an output was last written
+
+	// Halted says why no new file is taken, when a quota the run may not
+	// exceed stopped it (the POST budget, the daily cap); "" otherwise.
+	Halted string
 }
 
 // Finished is the number of inputs that reached an end state this run.

@@ -53,11 +53,20 @@ type Options struct {
 	// life: the cost guard of one run. Wait then fails with
 	// ErrPostBudgetSpent instead of granting more.
 	MaxPosts int64
+
+	// DailyPosts, when positive, caps the requests granted on the POST
+	// buckets per UTC day (by Now), counting those [Set.RestoreSpent]
+	// reports from earlier runs. Wait then fails with ErrDailyCapReached.
+	DailyPosts int64
 }
 
 // ErrPostBudgetSpent is Wait's error once Options.MaxPosts POSTs were
 // granted.
 var ErrPostBudgetSpent = errors.New("ratelimit: the POST budget of this run (-max-posts) is spent")
+
+// ErrDailyCapReached is Wait's error once Options.DailyPosts POSTs were
+// granted on the current UTC day.
+var ErrDailyCapReached = errors.New("ratelimit: the daily POST cap (-daily-posts) is reached")
 
 // A Set paces requests against a [Profile]: one limiter per bucket, shared
 // by every worker of a run, since Adobe counts requests per organization.
@@ -92,6 +101,7 @@ type Set struct {
 	recovery float64
 	maxPosts int64
 	posts    atomic.Int64 // POSTs granted or being waited for, against maxPosts
+	daily    dailyCount   // POSTs of the UTC day, against Options.DailyPosts
 	now      func() time.Time
 	newTimer func(d time.Duration) (<-chan time.Time, func() bool)
 	rand     func() float64
@@ -155,6 +165,7 @@ func New(p Profile, opt Options) *Set {
 		maxPause: opt.MaxPause,
 		slowdown: opt.Slowdown,
 		maxPosts: opt.MaxPosts,
+		daily:    dailyCount{cap: opt.DailyPosts},
 		minRate:  opt.MinRate,
 		recovery: opt.Recovery,
 		now:      opt.Now,
@@ -231,18 +242,15 @@ func (s *Set) Wait(ctx context.Context, b Bucket) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	post := s.maxPosts > 0 && (b == Post || b == RemoveBackgroundPost)
-	if post && s.posts.Add(1) > s.maxPosts {
-		s.posts.Add(-1)
-		return ErrPostBudgetSpent
+	giveBack, err := s.charge(b)
+	if err != nil {
+		return err
 	}
 	w, id := bk.enter(s.now())
 	at, err := s.wait(ctx, bk, w)
 	bk.leave(id, s.now())
 	if err != nil {
-		if post {
-			s.posts.Add(-1) // not granted: it does not count
-		}
+		giveBack() // not granted: it does not count
 		return err
 	}
 	// Outside the lock: the callback may write to disk, and the bucket's
@@ -251,6 +259,92 @@ func (s *Set) Wait(ctx context.Context, b Bucket) error {
 		(*fn)(b, at)
 	}
 	return nil
+}
+
+// charge counts a request on b against the POST budget and the daily cap
+// before it waits, so that callers waiting at once cannot overshoot them
+// together; giveBack undoes it for a request that is not granted.
+func (s *Set) charge(b Bucket) (giveBack func(), err error) {
+	if b != Post && b != RemoveBackgroundPost {
+		return func() {}, nil
+	}
+	budget := s.maxPosts > 0
+	if budget && s.posts.Add(1) > s.maxPosts {
+		s.posts.Add(-1)
+		return nil, ErrPostBudgetSpent
+	}
+	day, ok := s.daily.take(s.now())
+	if !ok {
+		if budget {
+			s.posts.Add(-1)
+		}
+		return nil, ErrDailyCapReached
+	}
+	return func() {
+		if budget {
+			s.posts.Add(-1)
+		}
+		s.daily.give(day)
+	}, nil
+}
+
+// RestoreSpent tells the Set that n POSTs were spent on day's UTC date
+// before it started (by earlier runs), against Options.DailyPosts. A day
+// that is not today's changes nothing.
+func (s *Set) RestoreSpent(day time.Time, n int64) { s.daily.restore(s.now(), day, n) }
+
+// dailyCount counts the POSTs of the current UTC day against a cap.
+type dailyCount struct {
+	cap   int64 // 0: no cap, nothing counted
+	mu    sync.Mutex
+	day   string // the UTC date counted, YYYY-MM-DD
+	count int64  // POSTs granted or being waited for on day
+}
+
+func utcDay(t time.Time) string { return t.UTC().Format(time.DateOnly) }
+
+// take counts one POST at now, unless the cap is reached; it returns the
+// day it was counted on.
+func (d *dailyCount) take(now time.Time) (string, bool) {
+	if d.cap <= 0 {
+		return "", true
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if today := utcDay(now); today != d.day {
+		d.day, d.count = today, 0
+	}
+	if d.count >= d.cap {
+		return "", false
+	}
+	d.count++
+	return d.day, true
+}
+
+// give takes back a POST counted on day by take.
+func (d *dailyCount) give(day string) {
+	if d.cap <= 0 {
+		return
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.day == day && d.count > 0 {
+		d.count--
+	}
+}
+
+// restore adds n POSTs spent on day, if day is today at now.
+func (d *dailyCount) restore(now, day time.Time, n int64) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	today := utcDay(now)
+	if utcDay(day) != today {
+		return
+	}
+	if d.day != today {
+		d.day, d.count = today, 0
+	}
+	d.count += n
 }
 
 // wait queues w on bk until its slot comes and returns the slot's time.

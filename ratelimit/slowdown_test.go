@@ -246,3 +246,52 @@ func TestMaxPosts(t *testing.T) {
 		}
 	})
 }
+
+// TestDailyPosts: the POST buckets grant at most DailyPosts per UTC day,
+// counting what earlier runs spent today; a new day starts afresh, and
+// GETs and cancelled waits do not count.
+func TestDailyPosts(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		clock := newFakeClock()
+		clock.advanceTo(t0.Add(23*time.Hour + 59*time.Minute)) // a minute before midnight, UTC
+		opt := clock.options()
+		opt.DailyPosts = 3
+		s := New(Profile{Post: {100, time.Second}, RemoveBackgroundPost: {100, time.Second}, Get: {100, time.Second}}, opt)
+		s.RestoreSpent(t0.Add(-time.Hour), 50) // yesterday's: nothing today
+		s.RestoreSpent(t0.Add(time.Hour), 1)   // today's, by an earlier run
+		ctx := t.Context()
+		cancelled, cancel := context.WithCancel(ctx)
+		cancel()
+		if err := s.Wait(cancelled, Post); err == nil {
+			t.Fatal("Wait on a cancelled context succeeded")
+		}
+		grant := func(b Bucket) error {
+			var err error
+			done := make(chan struct{})
+			go func() { err = s.Wait(ctx, b); close(done) }()
+			clock.runUntil(clock.Now().Add(time.Second))
+			<-done
+			return err
+		}
+		for i, b := range []Bucket{Post, Get, RemoveBackgroundPost, Get} {
+			if err := grant(b); err != nil {
+				t.Fatalf("request %d on %s: %v", i, b, err)
+			}
+		}
+		if err := s.Wait(ctx, Post); !errors.Is(err, ErrDailyCapReached) {
+			t.Errorf("the 4th POST of the day (1 restored + 2): %v, want ErrDailyCapReached", err)
+		}
+		if err := grant(Get); err != nil {
+			t.Errorf("a GET after the cap: %v", err)
+		}
+		clock.advanceTo(t0.Add(24 * time.Hour)) // midnight, UTC
+		for i := range 3 {
+			if err := grant(RemoveBackgroundPost); err != nil {
+				t.Fatalf("POST %d of the new day: %v", i, err)
+			}
+		}
+		if err := s.Wait(ctx, Post); !errors.Is(err, ErrDailyCapReached) {
+			t.Errorf("the 4th POST of the new day: %v, want ErrDailyCapReached", err)
+		}
+	})
+}

@@ -1,6 +1,7 @@
 package journal
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -24,8 +25,17 @@ const grantsPrefix = "grants/"
 // any limit's N in a window (Adobe's largest POST limit is 16).
 const MaxGrants = 64
 
+// The meta bucket also counts the grants of each UTC day, under "day/" and
+// the date (YYYY-MM-DD), as a uvarint, for a daily cap that holds across
+// runs; days older than keepDays are dropped.
+const (
+	dayPrefix = "day/"
+	keepDays  = 7
+)
+
 // AddGrant journals a slot granted at at on the quota bucket, durably,
-// keeping the latest MaxGrants of the bucket.
+// keeping the latest MaxGrants of the bucket, and counts it for its UTC
+// day.
 func (j *Journal) AddGrant(bucket string, at time.Time) error {
 	if bucket == "" || len(grantsPrefix)+len(bucket) > bolt.MaxKeySize {
 		return fmt.Errorf("%w: bucket name %q", errInvalid, bucket)
@@ -40,8 +50,42 @@ func (j *Journal) AddGrant(bucket string, at time.Time) error {
 		if len(ts) > MaxGrants {
 			ts = ts[len(ts)-MaxGrants:]
 		}
-		return meta.Put(key, encodeGrants(ts))
+		if err := meta.Put(key, encodeGrants(ts)); err != nil {
+			return err
+		}
+		return countDay(meta, at)
 	})
+}
+
+// countDay adds one to at's UTC day, dropping days older than keepDays.
+func countDay(meta *bolt.Bucket, at time.Time) error {
+	key := []byte(dayPrefix + at.UTC().Format(time.DateOnly))
+	n, _ := binary.Uvarint(meta.Get(key)) // a damaged count starts again at 0
+	if err := meta.Put(key, binary.AppendUvarint(nil, n+1)); err != nil {
+		return err
+	}
+	oldest := dayPrefix + at.UTC().AddDate(0, 0, -keepDays).Format(time.DateOnly)
+	var old [][]byte
+	c := meta.Cursor()
+	for k, _ := c.Seek([]byte(dayPrefix)); k != nil && strings.HasPrefix(string(k), dayPrefix) && string(k) < oldest; k, _ = c.Next() {
+		old = append(old, bytes.Clone(k))
+	}
+	for _, k := range old {
+		if err := meta.Delete(k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// GrantsOn returns how many grants AddGrant counted on day's UTC date.
+func (j *Journal) GrantsOn(day time.Time) (int64, error) {
+	var n uint64
+	err := j.view("read", func(tx *bolt.Tx) error {
+		n, _ = binary.Uvarint(tx.Bucket([]byte(metaBucket)).Get([]byte(dayPrefix + day.UTC().Format(time.DateOnly))))
+		return nil
+	})
+	return int64(n), err
 }
 
 // Grants returns the journaled grants of every bucket, oldest first. A

@@ -146,3 +146,36 @@ func rawView(t *testing.T, path string, fn func(format uint64)) {
 		return nil
 	})
 }
+
+// The grants of each UTC day are counted, across runs; a week later the
+// day is dropped.
+func TestGrantsOnADay(t *testing.T) {
+	j, _ := openTemp(t)
+	late := time.Date(2026, 12, 5, 23, 59, 0, 0, time.UTC)
+	for _, at := range []time.Time{late, late.Add(30 * time.Second), late.Add(2 * time.Minute)} {
+		if err := j.AddGrant("post", at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := j.AddGrant("remove-background.post", late.In(time.FixedZone("UTC+9", 9*3600))); err != nil {
+		t.Fatal(err)
+	}
+	path := j.Path()
+	j.Close()
+	j, err := Open(path, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer j.Close()
+	for day, want := range map[time.Time]int64{late: 3, late.Add(2 * time.Minute): 1, late.AddDate(0, 0, -1): 0} {
+		if n, err := j.GrantsOn(day); err != nil || n != want {
+			t.Errorf("GrantsOn(%s) = %d, %v; want %d", day.Format(time.DateOnly), n, err, want)
+		}
+	}
+	if err := j.AddGrant("post", late.AddDate(0, 0, keepDays+1)); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := j.GrantsOn(late); n != 0 {
+		t.Errorf("a day more than %d days old still counts %d", keepDays, n)
+	}
+}

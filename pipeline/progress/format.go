@@ -82,7 +82,7 @@ func statsFields(s pipeline.Stats, now time.Time, quota bool, perMin float64, ra
 	if rateOK {
 		fs = append(fs, field{formatRate(perMin) + " files/min", prioRate})
 	}
-	if remaining := s.Found - fin; remaining > 0 {
+	if remaining := s.Found - fin; remaining > 0 && s.Halted == "" {
 		eta := "ETA —"
 		if rateOK && perMin > 0 {
 			eta = "ETA " + formatETA(float64(remaining)/perMin)
@@ -97,6 +97,9 @@ func statsFields(s pipeline.Stats, now time.Time, quota bool, perMin float64, ra
 	}
 	if quota {
 		fs = append(fs, field{"waiting on quota", prioQuota})
+	}
+	if s.Halted != "" {
+		fs = append(fs, field{"stopped: " + s.Halted, prioQuota})
 	}
 	return fs
 }
@@ -216,6 +219,9 @@ func WriteSummary(w io.Writer, s pipeline.Summary, now time.Time) {
 		fmt.Fprintf(&b, " (%s files/min)", formatRate(perMin))
 	}
 	b.WriteString("\n")
+	if s.Halted != "" {
+		fmt.Fprintf(&b, "  stopped: %s; the files left are pending, for the next run\n", s.Halted)
+	}
 	if s.Resumed > 0 {
 		fmt.Fprintf(&b, "  resumed: %d jobs submitted by an earlier run were polled, not submitted again\n", s.Resumed)
 	}

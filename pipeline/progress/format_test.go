@@ -36,6 +36,9 @@ func TestFormatStats(t *testing.T) {
 			"18/60 files: 14 done, 3 skipped, 1 failed, 4 active | 7.5 files/min | ETA 5m36s | up 48.2 MB, down 12.1 MB | elapsed 2m00s"},
 		{"waiting on quota", midRun, t0.Add(2 * time.Minute), true,
 			"18/60 files: 14 done, 3 skipped, 1 failed, 4 active | 7.5 files/min | ETA 5m36s | up 48.2 MB, down 12.1 MB | elapsed 2m00s | waiting on quota"},
+		{"stopped by the POST budget", pipeline.Stats{Started: t0, Found: 6, Done: 2, Halted: "the POST budget of this run (-max-posts) is spent"},
+			t0.Add(time.Minute), false,
+			"2/6 files: 2 done | 2.0 files/min | elapsed 1m00s | stopped: the POST budget of this run (-max-posts) is spent"},
 		// Skips are not work: 3 skipped in the first second must not make
 		// the rate 180/min. 57 done in 83m = 0.69/min.
 		{"all finished: no ETA", pipeline.Stats{Started: t0, Found: 60, Done: 57, Skipped: 3}, t0.Add(83 * time.Minute), false,
@@ -165,6 +168,11 @@ func TestWriteSummary(t *testing.T) {
 		}}, t0.Add(8*time.Minute + 12*time.Second),
 			"summary: 57 done, 3 skipped, 0 failed of 60 files in 8m12s (7.0 files/min)\n" +
 				"  transferred: up 48.2 MB, down 12.1 MB\n"},
+		{"stopped by the daily cap", pipeline.Summary{Stats: pipeline.Stats{
+			Found: 10, Done: 4, Halted: "the daily POST cap (-daily-posts) is reached",
+		}, Pending: 6}, t0,
+			"summary: 4 done, 0 skipped, 0 failed, 6 pending of 10 files\n" +
+				"  stopped: the daily POST cap (-daily-posts) is reached; the files left are pending, for the next run\n"},
 		{"resumed and failed earlier", pipeline.Summary{Stats: pipeline.Stats{
 			Found: 10, Done: 4, Skipped: 6, Resumed: 2, FailedEarlier: 1,
 		}}, t0,
