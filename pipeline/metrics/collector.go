@@ -18,6 +18,7 @@ type runCollector struct {
 	started, lastFinished, lastSuccess, healthy              *prometheus.Desc
 
 	limit, rate, waiting, longestWait, pause, waited, throttled *prometheus.Desc
+	sharedUp                                                    *prometheus.Desc
 }
 
 func newRunCollector(m *Metrics) *runCollector {
@@ -46,6 +47,7 @@ func newRunCollector(m *Metrics) *runCollector {
 		pause:       d("hotfolder_quota_pause_remaining_seconds", "What is left of the bucket's pause after a 429 (Too Many Requests); 0 if it is not paused.", "bucket"),
 		waited:      d("hotfolder_quota_wait_seconds_total", "Time workers spent waiting for request slots on the bucket, summed over the waits that ended.", "bucket"),
 		throttled:   d("hotfolder_quota_throttled_total", "429 (Too Many Requests) answers on the bucket: Adobe's quota was exceeded, by hotfolder or by another client of the organization.", "bucket"),
+		sharedUp:    d("hotfolder_quota_shared_up", "1 while the quota shared with other hotfolders (-redis) can be reached; 0 while it cannot, and no request is sent. Absent without -redis."),
 	}
 }
 
@@ -54,7 +56,7 @@ func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.found, c.finished, c.failedEarlier, c.active, c.pending, c.resumed,
 		c.uploaded, c.downloaded, c.started, c.lastFinished, c.lastSuccess, c.healthy,
-		c.limit, c.rate, c.waiting, c.longestWait, c.pause, c.waited, c.throttled,
+		c.limit, c.rate, c.waiting, c.longestWait, c.pause, c.waited, c.throttled, c.sharedUp,
 	} {
 		ch <- d
 	}
@@ -88,6 +90,10 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.lastSuccess, unixSeconds(s.LastSuccess))
 	ok, _ := c.m.health(s, q, now)
 	gauge(c.healthy, boolFloat(ok))
+	if c.m.shared != nil {
+		up, _ := c.m.shared()
+		gauge(c.sharedUp, boolFloat(up))
+	}
 
 	for b, bs := range q {
 		l := string(b)

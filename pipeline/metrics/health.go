@@ -14,7 +14,8 @@ import (
 )
 
 // Health reports whether the run is making progress, with a one-line
-// reason starting with "ok", "starting", "stalled" or "failing".
+// reason starting with "ok", "starting", "stalled", "failing" or
+// "blocked" (the shared quota, Options.Shared, cannot be reached).
 //
 // While files wait (found > finished, active ones included) the run is
 // stalled once none has finished, done or failed, for Options.StallAfter,
@@ -29,6 +30,13 @@ func (m *Metrics) Health() (ok bool, reason string) {
 }
 
 func (m *Metrics) health(s pipeline.Stats, q ratelimit.Stats, now time.Time) (bool, string) {
+	if m.shared != nil {
+		if ok, why := m.shared(); !ok {
+			// No request may be sent without a grant from the shared
+			// limiter: nothing moves until it is back.
+			return false, "blocked: the shared quota cannot be reached: " + why
+		}
+	}
 	if s.Started.IsZero() {
 		return true, "starting: the run has not begun"
 	}

@@ -221,3 +221,30 @@ func TestHealthAfterIdle(t *testing.T) {
 	clk.Set(fin.Add(time.Hour))
 	check("finished", true, "ok: idle, all 6 files finished")
 }
+
+// While the shared quota cannot be reached, nothing moves: the run is
+// unhealthy at once, says why, and hotfolder_quota_shared_up is 0.
+func TestHealthSharedQuota(t *testing.T) {
+	clk := newClock(start())
+	run := &runStats{}
+	run.Set(pipeline.Stats{Started: start(), Found: 3, Active: 1})
+	up, why := true, ""
+	m := New(Options{Stats: run.Stats, Now: clk.Now, Shared: func() (bool, string) { return up, why }})
+	if ok, reason := m.Health(); !ok {
+		t.Errorf("Redis up: Health() = %v, %q", ok, reason)
+	}
+	if got := scrape(t, m.Handler()).gauge(t, "hotfolder_quota_shared_up", nil); got != 1 {
+		t.Errorf("hotfolder_quota_shared_up = %v, want 1", got)
+	}
+	up, why = false, "redis 127.0.0.1:6379: connection refused for 12s"
+	if ok, reason := m.Health(); ok || !strings.Contains(reason, "blocked: the shared quota cannot be reached: "+why) {
+		t.Errorf("Redis down: Health() = %v, %q", ok, reason)
+	}
+	fams := scrape(t, m.Handler())
+	if got := fams.gauge(t, "hotfolder_quota_shared_up", nil); got != 0 {
+		t.Errorf("hotfolder_quota_shared_up = %v, want 0", got)
+	}
+	if got := fams.gauge(t, "hotfolder_healthy", nil); got != 0 {
+		t.Errorf("hotfolder_healthy = %v, want 0", got)
+	}
+}

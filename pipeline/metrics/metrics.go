@@ -29,6 +29,10 @@ type Options struct {
 	// optional: without it there are no hotfolder_quota_* metrics and the
 	// health reason does not mention the quota. Called like Stats.
 	Quota func() ratelimit.Stats
+	// Shared reports whether a limiter shared with other processes (the
+	// quota in Redis) can be reached; while it cannot, no request is sent
+	// and the run is unhealthy. nil: the limiter is this process's own.
+	Shared func() (ok bool, reason string)
 	// StallAfter is how long work may wait with no file finishing (or
 	// none succeeding) before the run is reported unhealthy. Default
 	// [DefaultStallAfter].
@@ -47,6 +51,7 @@ type Options struct {
 type Metrics struct {
 	stats      func() pipeline.Stats
 	quota      func() ratelimit.Stats
+	shared     func() (bool, string)
 	stallAfter time.Duration
 	now        func() time.Time
 
@@ -78,6 +83,7 @@ func New(opt Options) *Metrics {
 	m := &Metrics{
 		stats:      opt.Stats,
 		quota:      opt.Quota,
+		shared:     opt.Shared,
 		stallAfter: opt.StallAfter,
 		now:        opt.Now,
 
