@@ -100,6 +100,7 @@ func (s *Server) submitRemoveBackground(w http.ResponseWriter, r *http.Request) 
 	s.count(func(st *Stats) {
 		st.Jobs++
 		st.PostsPerSource[sourceKey(spec.source)]++
+		st.Accepted = append(st.Accepted, Accepted{At: now, Source: sourceKey(spec.source)})
 	})
 	go s.run(j)
 	writeJSON(w, http.StatusAccepted, struct {

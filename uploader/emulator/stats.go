@@ -39,6 +39,10 @@ type Stats struct {
 	// accepted but did not finish, which this one ran again; their
 	// outcomes count in JobsSucceeded and JobsFailed, not in Jobs.
 	Resumed int
+	// Accepted lists the accepted jobs in order, when (Now clock) and of
+	// which source URL path: who got the quota when, for tests of how
+	// clients share it.
+	Accepted []Accepted
 	// PostsPerSource counts accepted jobs per source URL path (query
 	// stripped, so re-signed URLs of one upload count together): more than
 	// 1 means an input was submitted more than once.
@@ -74,7 +78,14 @@ func (s *Server) Stats() Stats {
 	st.PostsPerSource = maps.Clone(st.PostsPerSource)
 	st.GetsPerJob = maps.Clone(st.GetsPerJob)
 	st.PostTimes = slices.Clone(st.PostTimes)
+	st.Accepted = slices.Clone(st.Accepted)
 	return st
+}
+
+// Accepted is one accepted job in [Stats.Accepted].
+type Accepted struct {
+	At     time.Time
+	Source string // the source URL's path
 }
 
 // count updates the counters under the lock.

@@ -148,6 +148,9 @@ func TestStatsPerSourceAndJSON(t *testing.T) {
 	if st.GetsPerJob[a.JobID] != 3 {
 		t.Errorf("GetsPerJob %v, want 3 for %s", st.GetsPerJob, a.JobID)
 	}
+	if len(st.Accepted) != 2 || st.Accepted[0].Source != "/storage/dup.png" || st.Accepted[1].At.Before(st.Accepted[0].At) {
+		t.Errorf("Accepted %v, want the two jobs of /storage/dup.png in order", st.Accepted)
+	}
 	resp, body := download(t, f.s.URL()+"/emulator/stats")
 	var served Stats
 	if err := json.Unmarshal(body, &served); err != nil || resp.StatusCode != 200 {
