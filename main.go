@@ -12,6 +12,8 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -37,6 +39,7 @@ import (
 	"hotfolder/pipeline/metrics"
 	"hotfolder/pipeline/progress"
 	"hotfolder/ratelimit"
+	"hotfolder/ratelimit/redisquota"
 	"hotfolder/uploader"
 	"hotfolder/uploader/emulator"
 	"hotfolder/uploader/s3store"
@@ -110,6 +113,9 @@ type config struct {
 	retryFailed     bool
 	keepUploads     bool
 	maxPosts        int64
+	dailyPosts      int64
+	redis           string
+	quotaGroup      string
 	dryRun          bool
 	metricsAddr     string
 	logFormat       string
@@ -323,6 +329,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics and a health check at /healthz (e.g. 127.0.0.1:9464)")
 	fs.BoolVar(&cfg.dryRun, "dry-run", false, "list what would be processed, the POSTs it would spend and how long that takes at the limits; send nothing, write nothing")
 	fs.Int64Var(&cfg.maxPosts, "max-posts", 0, "spend at most `N` POSTs (Adobe quota) in this run, then take no new files; 0 = no cap")
+	fs.Int64Var(&cfg.dailyPosts, "daily-posts", 0, "spend at most `N` POSTs per UTC day: the organization's with -redis, else this state folder's; 0 = no cap")
+	fs.StringVar(&cfg.redis, "redis", "", "share the organization's quota with every hotfolder using this Redis: redis://HOST:PORT[/DB], rediss:// (TLS) or unix:///PATH (password in the `URL` or REDIS_PASSWORD)")
+	fs.StringVar(&cfg.quotaGroup, "quota-group", "", "with -redis, the `name` the processes of one organization share (default: from ADOBE_CLIENT_ID)")
 	fs.DurationVar(&cfg.grace, "grace", time.Minute, "after a stop signal or -max-duration, how long the files in flight may take to finish before they are left, journaled, for the next run")
 	fs.DurationVar(&cfg.maxDuration, "max-duration", 0, "take no new files after this long (the overnight window), e.g. 8h; 0 = no limit")
 	fs.BoolVar(&cfg.retryFailed, "retry-failed", false, "process again the files that failed in an earlier run (by default they are skipped)")
@@ -417,8 +426,14 @@ func validate(cfg *config) error {
 	if cfg.settle < 0 || cfg.poll < 0 || cfg.jobTimeout <= 0 || cfg.stats <= 0 {
 		return usagef("-settle and -poll cannot be negative; -job-timeout and -stats must be positive")
 	}
-	if cfg.maxPosts < 0 || cfg.grace < 0 || cfg.maxDuration < 0 {
-		return usagef("-max-posts, -grace and -max-duration cannot be negative")
+	if cfg.maxPosts < 0 || cfg.dailyPosts < 0 || cfg.grace < 0 || cfg.maxDuration < 0 {
+		return usagef("-max-posts, -daily-posts, -grace and -max-duration cannot be negative")
+	}
+	if err := checkRedisURL(cfg.redis); err != nil {
+		return err
+	}
+	if cfg.quotaGroup != "" && cfg.redis == "" {
+		return usagef("-quota-group names the quota shared through Redis: give -redis too")
 	}
 	if cfg.prof, err = ratelimit.ProfileWith(cfg.limits, cfg.limitOverrides); err != nil {
 		return usageError{err.Error()}
@@ -560,8 +575,11 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	if cfg.dryRun {
 		return sum, dryRun(ctx, cfg, s, os.Stdout)
 	}
-	var p *pipeline.Pipeline
-	limiter := ratelimit.New(cfg.prof, ratelimit.Options{Margin: cfg.limitMargin, MaxPosts: cfg.maxPosts})
+	// The display reads p and limiter once started, when both are set.
+	var (
+		p       *pipeline.Pipeline
+		limiter sharedOrOwn
+	)
 	display, err := progress.New(stderr, cfg.displayMode(), progress.Options{
 		Stats:    func() pipeline.Stats { return p.Stats() },
 		Quota:    func() bool { return limiter.Stats().WaitingOnQuota() },
@@ -575,10 +593,15 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		return sum, err
 	}
 	defer closeLog()
+	limiter, closeQuota, err := newQuota(ctx, cfg, s, log, os.Getenv)
+	if err != nil {
+		return sum, err
+	}
+	defer closeQuota()
 	var m *metrics.Metrics
 	if cfg.metricsAddr != "" {
 		// Served once the pipeline exists: its Stats are read at scrape time.
-		m = metrics.New(metrics.Options{Stats: func() pipeline.Stats { return p.Stats() }, Quota: limiter.Stats})
+		m = metrics.New(metrics.Options{Stats: func() pipeline.Stats { return p.Stats() }, Quota: limiter.Stats, Shared: limiter.shared})
 	}
 	client, closeAPI, err := newClient(ctx, cfg, s, limiter, m, log, stderr)
 	if err != nil {
@@ -608,6 +631,88 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		progress.WriteSummary(redacting{stderr, logging.NewRedactor(s.secrets)}, sum, time.Now())
 	}
 	return sum, err
+}
+
+// quota is the limiter a run paces its requests with: its own
+// (*ratelimit.Set), or the organization's, shared through Redis
+// (*redisquota.Limiter).
+type quota interface {
+	uploader.Limiter
+	pipeline.Quota
+	Stats() ratelimit.Stats
+	Interval(b ratelimit.Bucket) time.Duration
+}
+
+// sharedQuota is a quota kept in Redis, and whether it can be reached.
+type sharedQuota struct{ *redisquota.Limiter }
+
+// shared reports whether the quota can be reached, for the health check.
+func (q sharedQuota) shared() (bool, string) {
+	ok, why, since := q.Health()
+	if !ok {
+		why = fmt.Sprintf("%s (for %s)", why, time.Since(since).Round(time.Second))
+	}
+	return ok, why
+}
+
+// ownQuota is the in-process limiter: always reachable.
+type ownQuota struct{ *ratelimit.Set }
+
+func (ownQuota) shared() (bool, string) { return true, "" }
+
+// sharedOrOwn is a quota that says whether it can be reached.
+type sharedOrOwn interface {
+	quota
+	shared() (bool, string)
+}
+
+// newQuota makes the run's limiter: the organization's in Redis with
+// -redis, else its own. The returned function releases it.
+func newQuota(ctx context.Context, cfg config, s setup, log *slog.Logger, getenv func(string) string) (sharedOrOwn, func(), error) {
+	if cfg.redis == "" {
+		set := ratelimit.New(cfg.prof, ratelimit.Options{Margin: cfg.limitMargin, MaxPosts: cfg.maxPosts, DailyPosts: cfg.dailyPosts})
+		return ownQuota{set}, func() {}, nil
+	}
+	host, _ := os.Hostname()
+	l, err := redisquota.Open(ctx, redisquota.Config{
+		URL: cfg.redis, Password: getenv("REDIS_PASSWORD"), Group: quotaGroup(cfg, s, getenv),
+		Profile: cfg.prof, Margin: cfg.limitMargin, DailyPosts: cfg.dailyPosts, MaxPosts: cfg.maxPosts,
+		Process: redisquota.Process{Host: host, PID: os.Getpid(), In: s.in, Out: s.out, Version: version()},
+		Logger:  log.With("component", "quota"),
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	return sharedQuota{l}, func() { l.Close() }, nil
+}
+
+// quotaGroup names the quota the processes of one organization share:
+// -quota-group, else a hash of the client id (never the id itself: the
+// name is visible to anyone who can read the Redis). Each built-in
+// emulator is an organization of its own.
+func quotaGroup(cfg config, s setup, getenv func(string) string) string {
+	if cfg.quotaGroup != "" {
+		return cfg.quotaGroup
+	}
+	id := "adobe " + getenv("ADOBE_CLIENT_ID")
+	if s.api == "emulator" {
+		id = "built-in emulator " + s.state
+	}
+	sum := sha256.Sum256([]byte(id))
+	return "org-" + hex.EncodeToString(sum[:8])
+}
+
+// checkRedisURL refuses a -redis value that is not a Redis URL.
+func checkRedisURL(u string) error {
+	if u == "" {
+		return nil
+	}
+	for _, scheme := range []string{"redis://", "rediss://", "unix://"} {
+		if strings.HasPrefix(u, scheme) {
+			return nil
+		}
+	}
+	return usagef("-redis: want redis://HOST:PORT[/DB], rediss://HOST:PORT (TLS) or unix:///PATH")
 }
 
 // displayMode is -progress, or none with -quiet.
@@ -643,7 +748,7 @@ func openLog(cfg config, display io.Writer, secrets []string) (*slog.Logger, fun
 // newClient builds the API client, on Adobe or on the built-in emulator
 // (which it starts), and checks its credentials. The returned function
 // stops the emulator, if one was started.
-func newClient(ctx context.Context, cfg config, s setup, limiter *ratelimit.Set, m *metrics.Metrics,
+func newClient(ctx context.Context, cfg config, s setup, limiter uploader.Limiter, m *metrics.Metrics,
 	log *slog.Logger, stderr io.Writer) (*uploader.Client, func(), error) {
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	ucfg := uploader.Config{
@@ -722,12 +827,12 @@ func useAdobe(ctx context.Context, ucfg *uploader.Config, cfg config, hc *http.C
 }
 
 // pipelineConfig is the pipeline's part of the flags and setup.
-func pipelineConfig(cfg config, s setup, limiter *ratelimit.Set, stop <-chan struct{}, log *slog.Logger) pipeline.Config {
+func pipelineConfig(cfg config, s setup, limiter quota, stop <-chan struct{}, log *slog.Logger) pipeline.Config {
 	workers := cfg.workers
 	if workers == 0 {
 		workers = pipeline.WorkersFor(limiter.Interval(ratelimit.RemoveBackgroundPost))
 	}
-	log.Debug("starting", "in", s.in, "out", s.out, "api", s.api, "workers", workers, "limits", cfg.limits)
+	log.Debug("starting", "in", s.in, "out", s.out, "api", s.api, "workers", workers, "limits", cfg.limits, "shared", cfg.redis != "")
 	return pipeline.Config{
 		In: s.in, Out: s.out, State: s.state, Ext: cfg.ext, Workers: workers, Stop: stop, Logger: log, Quota: limiter,
 		RetryFailed: cfg.retryFailed, KeepUploads: cfg.keepUploads,
@@ -884,13 +989,16 @@ func runEmulator(args []string, stdout, stderr io.Writer) int {
 	return exitOK
 }
 
-// runStatus prints what the journal of a state folder says: what a person
-// checks in the morning.
+// runStatus prints what the journal of a state folder says, and with
+// -redis what the organization's shared quota says: what a person checks
+// in the morning.
 func runStatus(args []string, stdout, stderr io.Writer) int {
 	fset := flag.NewFlagSet("hotfolder status", flag.ContinueOnError)
 	fset.SetOutput(stderr)
 	out := fset.String("out", "", "output `folder` of the runs (the state folder is OUT/.hotfolder)")
 	state := fset.String("state", "", "state `folder`, when the runs were given -state")
+	redisURL := fset.String("redis", "", "also show the organization's quota shared through this Redis `URL`: processes alive, grants, pauses, POSTs today")
+	groupName := fset.String("quota-group", "", "with -redis, the quota group (default: from ADOBE_CLIENT_ID, as the runs do)")
 	asJSON := fset.Bool("json", false, "print JSON")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
@@ -899,30 +1007,88 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	dir := *state
-	switch {
-	case dir == "" && *out == "":
-		fmt.Fprintln(stderr, "hotfolder status: give -out DIR (or -state DIR)")
-		return exitUsage
-	case dir == "":
+	if dir == "" && *out != "" {
 		dir = pipeline.StateDir(*out)
 	}
-	st, err := pipeline.ReadStatus(dir, time.Now())
-	switch {
-	case errors.Is(err, fs.ErrNotExist):
-		fmt.Fprintf(stderr, "hotfolder status: no hotfolder run has used %s yet\n", dir)
-		return exitFatal
-	case err != nil:
-		printError(stderr, err)
-		return exitFatal
+	if dir == "" && *redisURL == "" {
+		fmt.Fprintln(stderr, "hotfolder status: give -out DIR (or -state DIR), or -redis URL")
+		return exitUsage
 	}
-	if *asJSON {
+	var (
+		run   *pipeline.Status
+		group *redisquota.Status
+	)
+	if dir != "" {
+		st, err := pipeline.ReadStatus(dir, time.Now())
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			fmt.Fprintf(stderr, "hotfolder status: no hotfolder run has used %s yet\n", dir)
+			return exitFatal
+		case err != nil:
+			printError(stderr, err)
+			return exitFatal
+		}
+		run = &st
+	}
+	if *redisURL != "" {
+		gs, code := groupStatus(*redisURL, *groupName, dir, stderr)
+		if code != exitOK {
+			return code
+		}
+		group = &gs
+	}
+	return writeStatus(stdout, run, group, *asJSON)
+}
+
+// groupStatus reads the organization's shared quota for runStatus.
+func groupStatus(url, group, state string, stderr io.Writer) (redisquota.Status, int) {
+	if err := checkRedisURL(url); err != nil {
+		fmt.Fprintf(stderr, "hotfolder status: %v\n", err)
+		return redisquota.Status{}, exitUsage
+	}
+	api := "adobe"
+	if os.Getenv("ADOBE_CLIENT_ID") == "" && group == "" {
+		if state == "" {
+			fmt.Fprintln(stderr, "hotfolder status: give -quota-group NAME (or ADOBE_CLIENT_ID, or the -out of an emulator run)")
+			return redisquota.Status{}, exitUsage
+		}
+		api = "emulator"
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	gs, err := redisquota.ReadStatus(ctx, redisquota.Config{URL: url, Password: os.Getenv("REDIS_PASSWORD"),
+		Group: quotaGroup(config{quotaGroup: group}, setup{api: api, state: state}, os.Getenv)})
+	if err != nil {
+		printError(stderr, err)
+		return gs, exitFatal
+	}
+	return gs, exitOK
+}
+
+// writeStatus prints what runStatus read, as text or JSON. The JSON of a
+// state folder alone keeps its earlier shape.
+func writeStatus(stdout io.Writer, run *pipeline.Status, group *redisquota.Status, asJSON bool) int {
+	if asJSON {
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
-		if err := enc.Encode(st); err != nil {
+		var v any = struct {
+			Run   *pipeline.Status   `json:"run,omitempty"`
+			Group *redisquota.Status `json:"group,omitempty"`
+		}{run, group}
+		if group == nil {
+			v = run
+		}
+		if err := enc.Encode(v); err != nil {
 			return exitFatal
 		}
 		return exitOK
 	}
-	progress.WriteStatus(stdout, st, time.Now())
+	now := time.Now()
+	if run != nil {
+		progress.WriteStatus(stdout, *run, now)
+	}
+	if group != nil {
+		progress.WriteGroup(stdout, *group, now)
+	}
 	return exitOK
 }

@@ -34,6 +34,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
 	"hotfolder/pipeline"
+	"hotfolder/uploader/emulator"
 	"hotfolder/uploader/s3store/s3test"
 )
 
@@ -252,6 +253,10 @@ func TestCommandLine(t *testing.T) {
 		{"adobe without storage", []string{"-in", in, "-out", out, "-api", "adobe"}, []string{"ADOBE_CLIENT_ID=x", "ADOBE_CLIENT_SECRET=y"}, exitUsage, "-storage s3://"},
 		{"out is in", []string{"-in", in, "-out", in + "/.", "-once"}, nil, exitUsage, "is the hot folder (-in) itself"},
 		{"in inside out", []string{"-in", in, "-out", filepath.Dir(in), "-once"}, nil, exitUsage, "is inside -out"},
+		{"negative daily cap", []string{"-in", in, "-out", out, "-daily-posts", "-1"}, nil, exitUsage, "cannot be negative"},
+		{"redis not a URL", []string{"-in", in, "-out", out, "-redis", "localhost:6379"}, nil, exitUsage, "-redis: want redis://"},
+		{"quota group without redis", []string{"-in", in, "-out", out, "-quota-group", "studio"}, nil, exitUsage, "give -redis too"},
+		{"redis unreachable", []string{"-in", in, "-out", out, "-once", "-redis", "redis://:s3cret-pw@127.0.0.1:1/0"}, nil, exitFatal, "hint: check -redis"},
 		{"empty folder", []string{"-in", in, "-out", out, "-once"}, nil, exitOK, "summary: 0 done"},
 	}
 	for _, tc := range tests {
@@ -262,6 +267,9 @@ func TestCommandLine(t *testing.T) {
 			}
 			if !strings.Contains(r.stderr+r.stdout, tc.want) {
 				t.Errorf("output lacks %q:\n%s%s", tc.want, r.stdout, r.stderr)
+			}
+			if strings.Contains(r.stderr+r.stdout, "s3cret-pw") {
+				t.Errorf("the Redis password was printed:\n%s%s", r.stdout, r.stderr)
 			}
 		})
 	}
@@ -329,6 +337,7 @@ type emuStats struct {
 	Uploads        int
 	PostsPerSource map[string]int
 	PostTimes      []time.Time
+	Accepted       []emulator.Accepted
 }
 
 func (e emulatorProc) stats(t *testing.T) emuStats {
