@@ -582,7 +582,7 @@ func TestMaxPosts(t *testing.T) {
 	if st := emu.stats(t); st.Posts != 2 {
 		t.Errorf("%d POSTs, want 2", st.Posts)
 	}
-	for _, want := range []string{"2 done", "4 pending", "POST budget (-max-posts) is spent"} {
+	for _, want := range []string{"2 done", "4 pending", "stopped: the POST budget of this run (-max-posts) is spent"} {
 		if !strings.Contains(r.stderr, want) {
 			t.Errorf("stderr lacks %q", want)
 		}
