@@ -13,6 +13,7 @@ import (
 
 const (
 	removeBackgroundPath = "/v2/remove-background"
+	createArtboardPath   = "/v2/create-artboard"
 	statusPrefix         = "/v2/status/"
 )
 
@@ -32,30 +33,57 @@ func (s *Server) serveAPI(w http.ResponseWriter, r *http.Request) {
 	if s.injectServerError(w) {
 		return
 	}
+	op := operations[r.URL.Path]
 	switch {
-	case r.Method == http.MethodPost && r.URL.Path == removeBackgroundPath:
-		s.submitRemoveBackground(w, r)
+	case r.Method == http.MethodPost && op != nil:
+		s.submit(w, r, op)
+	case r.Method == http.MethodPost && r.URL.Path == createArtboardPath:
+		writeAPIError(w, http.StatusNotImplemented, "not_implemented",
+			"POST "+createArtboardPath+" is not emulated by the hotfolder emulator: it makes one document of many images, not a per-image operation")
 	case get && strings.HasPrefix(r.URL.Path, statusPrefix):
 		s.serveStatus(w, r)
+	case op != nil || r.URL.Path == createArtboardPath:
+		w.Header().Set("Allow", http.MethodPost)
+		writeAPIError(w, http.StatusMethodNotAllowed, "unsupported_method", "Method not allowed: "+r.URL.Path+" takes POST")
 	default:
 		writeAPIError(w, http.StatusNotFound, "not_found",
-			r.Method+" "+r.URL.Path+" is not supported by the hotfolder emulator (it emulates remove-background only)")
+			r.Method+" "+r.URL.Path+" is not supported by the hotfolder emulator (it emulates the per-image operations and the job status)")
 	}
 }
 
-// bucketFor charges remove-background submissions and status polls to the
-// remove-background buckets and everything else to the general ones.
+// bucketFor charges remove-background submissions and the status polls of
+// remove-background jobs (and of unknown ones) to the remove-background
+// buckets, and everything else, the other operations' submissions and
+// status polls included, to the general ones, as the client does.
 func (s *Server) bucketFor(r *http.Request) (b ratelimit.Bucket, get bool) {
 	get = r.Method == http.MethodGet || r.Method == http.MethodHead
 	switch {
 	case !get && r.URL.Path == removeBackgroundPath:
 		return ratelimit.RemoveBackgroundPost, false
 	case get && strings.HasPrefix(r.URL.Path, statusPrefix):
+		if s.jobOp(r) != "" {
+			return ratelimit.Get, true
+		}
 		return ratelimit.RemoveBackgroundGet, true
 	case get:
 		return ratelimit.Get, true
 	}
 	return ratelimit.Post, false
+}
+
+// jobOp is the operation of the job a status request names: "" for
+// remove background and for an unknown job.
+func (s *Server) jobOp(r *http.Request) string {
+	id, err := url.PathUnescape(strings.TrimPrefix(r.URL.EscapedPath(), statusPrefix))
+	if err != nil {
+		return ""
+	}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if j := s.jobs[id]; j != nil {
+		return j.op
+	}
+	return ""
 }
 
 // admit applies an injected 429 or the bucket's window, answering 429 when

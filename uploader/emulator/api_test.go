@@ -173,19 +173,25 @@ func TestSubmitAnswer(t *testing.T) {
 
 func TestUnsupportedEndpoints(t *testing.T) {
 	f := start(t, Config{})
-	for _, tc := range []struct{ method, path, bucket string }{
-		{http.MethodPost, "/v2/edit", "post"},
-		{http.MethodPost, "/v1/auto-crop", "post"},
-		{http.MethodGet, "/v2/whatever", "get"},
+	for _, tc := range []struct {
+		method, path string
+		want         int
+		mention      string
+	}{
+		{http.MethodPost, "/v1/mask-objects", http.StatusNotFound, "not supported by the hotfolder emulator"},
+		{http.MethodPost, "/v2/nope", http.StatusNotFound, "not supported by the hotfolder emulator"},
+		{http.MethodGet, "/v2/whatever", http.StatusNotFound, "not supported by the hotfolder emulator"},
+		{http.MethodPost, "/v2/create-artboard", http.StatusNotImplemented, "not emulated"},
+		{http.MethodGet, "/v2/edit", http.StatusMethodNotAllowed, "unsupported_method"},
 	} {
 		resp, body := f.call(tc.method, tc.path, `{}`)
-		if resp.StatusCode != http.StatusNotFound || !strings.Contains(string(body), "not supported by the hotfolder emulator") {
-			t.Errorf("%s %s: %s %s", tc.method, tc.path, resp.Status, body)
+		if resp.StatusCode != tc.want || !strings.Contains(string(body), tc.mention) {
+			t.Errorf("%s %s: %s %s, want %d mentioning %q", tc.method, tc.path, resp.Status, body, tc.want, tc.mention)
 		}
 	}
 	st := f.s.Stats()
-	if st.PostsByBucket["post"] != 2 || st.GetsByBucket["get"] != 1 {
-		t.Errorf("by bucket: posts %v gets %v, want 2 on post and 1 on get", st.PostsByBucket, st.GetsByBucket)
+	if st.PostsByBucket["post"] != 3 || st.GetsByBucket["get"] != 2 {
+		t.Errorf("by bucket: posts %v gets %v, want 3 on post and 2 on get", st.PostsByBucket, st.GetsByBucket)
 	}
 	// Without credentials they are refused first, like everything behind the gateway.
 	if resp, _ := f.callAs(http.MethodPost, "/v2/edit", `{}`, "", "", "application/json"); resp.StatusCode != http.StatusUnauthorized {

@@ -36,7 +36,8 @@ type Config struct {
 	MinLatency, MaxLatency time.Duration
 	// ResultTTL is how long a finished job's result URL stays valid and its
 	// status stays known (afterwards the status is 404 unknown_job_id, like
-	// Adobe's eventually). Default 1 h.
+	// Adobe's eventually). Default 1 h. A hosted output's URL is valid for
+	// its validityPeriod instead, and the job is kept at least that long.
 	ResultTTL time.Duration
 	// TokenTTL is an access token's lifetime. Default 24 h; expires_in
 	// reports it minus one second, like IMS's 86399.
@@ -68,7 +69,7 @@ type Config struct {
 	HTTPClient *http.Client
 }
 
-// Faults injects failures into the API (remove-background POSTs, status
+// Faults injects failures into the API (the operations' POSTs, status
 // GETs and the unsupported endpoints; not IMS, storage or results). Rates
 // are fractions of requests in [0, 1], drawn from the Config's Seed.
 type Faults struct {
@@ -86,8 +87,8 @@ type Faults struct {
 	// EmptyBodies makes every 429 and 5xx answer's body empty, as one of
 	// Adobe's gateways does.
 	EmptyBodies bool
-	// JobFailureRate makes this fraction of accepted jobs end "failed" with
-	// a runtime_error entry in errorDetails.
+	// JobFailureRate makes this fraction of accepted jobs (of every
+	// operation) end "failed" with a runtime_error entry in errorDetails.
 	JobFailureRate float64
 	// Intercept, when set, sees every request first; returning true means
 	// it has answered and the emulator does nothing more (tests). A job
@@ -174,6 +175,9 @@ func New(cfg Config) (*Server, error) {
 		hc = &http.Client{Timeout: 5 * time.Minute}
 	}
 
+	if _, err := loadSpecs(); err != nil {
+		return nil, err
+	}
 	st, err := openDir(cfg.Dir)
 	if err != nil {
 		return nil, err
@@ -304,12 +308,14 @@ func (s *Server) URL() string {
 // IMSURL returns the token endpoint's URL.
 func (s *Server) IMSURL() string { return s.URL() + imsPath }
 
-// ImageAPIURL returns the base URL of the remove-background host
-// (image.adobe.io's stand-in).
+// ImageAPIURL returns the base URL of the remove-background and
+// auto-crop host (image.adobe.io's stand-in).
 func (s *Server) ImageAPIURL() string { return s.URL() }
 
 // PhotoshopAPIURL returns the base URL of the other Photoshop API host
-// (photoshop-api.adobe.io's stand-in).
+// (photoshop-api.adobe.io's stand-in: edit, execute-actions,
+// create-composite, generate-manifest). Both hosts are this one server, so
+// GET /v2/status/{jobId} answers for every job on either.
 func (s *Server) PhotoshopAPIURL() string { return s.URL() }
 
 // StorageURL returns the upload store's base URL, for [NewStore].

@@ -201,6 +201,7 @@ func (f *fixture) status(sub submitted) statusBody {
 	if resp.StatusCode != http.StatusOK {
 		f.t.Fatalf("status: %s %s", resp.Status, b)
 	}
+	checkSchema(f.t, "JobStatusResponse", b)
 	var st statusBody
 	if err := json.Unmarshal(b, &st); err != nil {
 		f.t.Fatal(err)

@@ -1,15 +1,14 @@
 package emulator
 
 import (
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
-	"strings"
 	"time"
 
 	"hotfolder/uploader/emulator/cutout"
@@ -21,11 +20,17 @@ const maxSide = 6000
 // maxInput bounds a downloaded input (v2 accepts up to 5 GB).
 const maxInput = 5 << 30
 
-// job is one accepted remove-background submission.
+// job is one accepted submission of any operation.
 type job struct {
-	id         string
+	id string
+	// op is the operation; "" is remove background (spec describes it),
+	// the others have their request in body and req.
+	op         string
 	spec       jobSpec
-	key        string // storage key when spec.source is an own storage URL, else ""
+	body       []byte  // the request body, compact JSON (not remove background)
+	req        request // body, parsed
+	key        string  // storage key when spec.source is an own storage URL, else ""
+	local      map[string]string
 	created    time.Time
 	latency    time.Duration
 	injectFail bool
@@ -33,9 +38,18 @@ type job struct {
 
 	// Set before done is closed.
 	finished  time.Time
-	result    string // file name in the results directory
-	mediaType string
+	result    string // remove background: file name in the results directory
+	mediaType string // remove background: the result's media type
+	outputs   []outputRecord
+	autoCrop  *autoCropResult
 	failure   *jobFailure
+}
+
+// outcome is what processing a job produced.
+type outcome struct {
+	result, mediaType string
+	outputs           []outputRecord
+	autoCrop          *autoCropResult
 }
 
 // jobFailure is what a failed job reports in errorDetails.
@@ -60,55 +74,6 @@ func cutOff() *jobFailure {
 	return f
 }
 
-// submitRemoveBackground answers POST /v2/remove-background.
-func (s *Server) submitRemoveBackground(w http.ResponseWriter, r *http.Request) {
-	spec, ok := parseRemoveBackground(w, r)
-	if !ok {
-		return
-	}
-	key := s.ownKey(spec.source)
-	s.mu.Lock()
-	if s.closed {
-		s.mu.Unlock()
-		writeAPIError(w, http.StatusServiceUnavailable, "runtime_error", "the emulator is shutting down")
-		return
-	}
-	now := s.now()
-	s.sweep(now)
-	j := &job{
-		id:         "urn:ff:jobs:emulator:" + uuid(),
-		spec:       spec,
-		key:        key,
-		created:    now,
-		latency:    s.cfg.MinLatency + time.Duration(s.rng.Int64N(int64(s.cfg.MaxLatency-s.cfg.MinLatency)+1)),
-		injectFail: s.roll(s.cfg.Faults.JobFailureRate),
-		done:       make(chan struct{}),
-	}
-	s.jobs[j.id] = j
-	s.wg.Add(1)
-	s.mu.Unlock()
-	// Saved before the 202: a job the client has heard of outlives a crash.
-	if err := s.saveJob(j, false); err != nil {
-		s.mu.Lock()
-		delete(s.jobs, j.id)
-		s.mu.Unlock()
-		s.wg.Done()
-		s.log.Error("emulator cannot record a job", "err", err)
-		writeAPIError(w, http.StatusInternalServerError, "runtime_error", "the job could not be recorded")
-		return
-	}
-	s.count(func(st *Stats) {
-		st.Jobs++
-		st.PostsPerSource[sourceKey(spec.source)]++
-		st.Accepted = append(st.Accepted, Accepted{At: now, Source: sourceKey(spec.source)})
-	})
-	go s.run(j)
-	writeJSON(w, http.StatusAccepted, struct {
-		JobID     string `json:"jobId"`
-		StatusURL string `json:"statusUrl"`
-	}{j.id, s.baseFor(r) + statusPrefix + url.PathEscape(j.id)})
-}
-
 // sourceKey is the source URL's path: re-signed URLs of one upload share it.
 func sourceKey(source string) string {
 	u, err := url.Parse(source)
@@ -123,14 +88,14 @@ func sourceKey(source string) string {
 // next emulator to run.
 func (s *Server) run(j *job) {
 	defer s.wg.Done()
-	name, mediaType, fail := s.process(j)
+	out, fail := s.process(j)
 	if fail != nil && fail.interrupted && s.persistent {
 		s.log.Debug("emulator job left for the next run", "job", j.id)
 		return
 	}
 	s.mu.Lock()
 	j.finished = s.now()
-	j.result, j.mediaType, j.failure = name, mediaType, fail
+	j.result, j.mediaType, j.outputs, j.autoCrop, j.failure = out.result, out.mediaType, out.outputs, out.autoCrop, fail
 	if fail != nil {
 		s.stats.JobsFailed++
 	} else {
@@ -146,18 +111,14 @@ func (s *Server) run(j *job) {
 	if fail != nil {
 		s.log.Debug("emulator job failed", "job", j.id, "code", fail.Code, "message", fail.Message)
 	} else {
-		s.log.Debug("emulator job succeeded", "job", j.id, "result", name)
+		s.log.Debug("emulator job succeeded", "job", j.id, "op", opByName(j.op).name, "files", j.files())
 	}
 }
 
-// process fetches, decodes, cuts out and encodes j's image, returning the
-// result's file name and media type, or why the job failed.
-func (s *Server) process(j *job) (name, mediaType string, fail *jobFailure) {
+// process runs j: waits for a worker, then does the operation's work.
+func (s *Server) process(j *job) (outcome, *jobFailure) {
 	if j.injectFail {
-		return "", "", failf("runtime_error", "the job failed inside the service (failure injected by the hotfolder emulator)")
-	}
-	if err := unsupported(j.spec.mode, j.spec.mediaType); err != nil {
-		return "", "", err
+		return outcome{}, failf("runtime_error", "the job failed inside the service (failure injected by the hotfolder emulator)")
 	}
 	s.count(func(st *Stats) { st.JobsWaiting++ })
 	select {
@@ -166,15 +127,39 @@ func (s *Server) process(j *job) (name, mediaType string, fail *jobFailure) {
 		defer func() { <-s.sem }()
 	case <-s.ctx.Done():
 		s.count(func(st *Stats) { st.JobsWaiting-- })
-		return "", "", cutOff()
+		return outcome{}, cutOff()
 	}
 	// Both cases are ready when Close cancels while a slot frees up:
 	// start nothing new then.
 	if s.ctx.Err() != nil {
-		return "", "", cutOff()
+		return outcome{}, cutOff()
 	}
+	var out outcome
+	var fail *jobFailure
+	switch q := j.req.(type) {
+	case *editRequest:
+		out.outputs, fail = s.processEdit(j, q)
+	case *actionsRequest:
+		out.outputs, fail = s.processActions(j, q)
+	case *compositeRequest:
+		out.outputs, fail = s.processComposite(j, q)
+	case *manifestRequest:
+		out.outputs, fail = s.processManifest(j, q)
+	case *autoCropRequest:
+		out.autoCrop, fail = s.processAutoCrop(j, q)
+	default:
+		out.result, out.mediaType, fail = s.removeBackground(j)
+	}
+	if fail != nil {
+		return outcome{}, fail
+	}
+	return out, nil
+}
 
-	in, fail := s.openInput(j)
+// removeBackground fetches, decodes, cuts out and encodes j's image,
+// returning the result's file name and media type, or why the job failed.
+func (s *Server) removeBackground(j *job) (name, mediaType string, fail *jobFailure) {
+	in, fail := s.openSource(j, j.spec.source)
 	if fail != nil {
 		return "", "", fail
 	}
@@ -183,41 +168,24 @@ func (s *Server) process(j *job) (name, mediaType string, fail *jobFailure) {
 	if fail := decodeFailure(err); fail != nil {
 		return "", "", fail
 	}
-	mediaType = j.spec.mediaType
-	if mediaType == "" {
-		mediaType = defaultOutput(format)
-		if fail := unsupported(j.spec.mode, mediaType); fail != nil {
-			fail.Message += " (output.mediaType defaults to the input's format; ask for image/png or image/jpeg)"
-			return "", "", fail
-		}
-	}
-	ext := ".png"
-	if mediaType == mediaJPEG {
-		ext = ".jpg"
-	}
-	name = uuid() + ext
+	mediaType = outputMediaType(j.spec, format)
+	name = uuid() + extensions[mediaType]
 	if err := s.writeResult(name, func(w io.Writer) error { return render(w, src, j.spec, mediaType) }); err != nil {
 		return "", "", failf("runtime_error", "the result could not be written: %v", err)
 	}
 	return name, mediaType, nil
 }
 
-// unsupported reports options the emulator cannot produce. webp and psd
-// are real Photoshop API outputs; the emulator has no encoder for them.
-func unsupported(mode, mediaType string) *jobFailure {
+// outputMediaType is the media type of a remove-background result: a PSD
+// in psd mode, else the requested one, else the input's format (PNG for
+// TIFF, which the service does not write).
+func outputMediaType(spec jobSpec, f cutout.Format) string {
 	switch {
-	case mode == modePSD:
-		return failf("unsupported_option", "mode psd is not supported by the hotfolder emulator (use cutout or mask)")
-	case mediaType == mediaWebP, mediaType == mediaPSD:
-		return failf("unsupported_option", "output media type %s is not supported by the hotfolder emulator (use image/png or image/jpeg)", mediaType)
+	case spec.mode == modePSD:
+		return mediaPSD
+	case spec.mediaType != "":
+		return spec.mediaType
 	}
-	return nil
-}
-
-// defaultOutput is the output media type for an input format when the
-// request names none: the input's own, and PNG for TIFF, which the API
-// does not write.
-func defaultOutput(f cutout.Format) string {
 	switch f {
 	case cutout.JPEG:
 		return mediaJPEG
@@ -239,39 +207,6 @@ func decodeFailure(err error) *jobFailure {
 		return failf("unsupported_input", "the input is not a JPEG, PNG, WebP or TIFF image")
 	}
 	return failf("input_unreadable", "the input image could not be decoded: %v", err)
-}
-
-// openInput opens j's input, positioned at its start: straight from the
-// storage folder when the source is one of the emulator's own storage
-// URLs, downloaded otherwise. Closing it removes a downloaded copy.
-func (s *Server) openInput(j *job) (io.ReadSeekCloser, *jobFailure) {
-	if j.key == "" {
-		return s.fetch(j.spec.source)
-	}
-	f, err := os.Open(s.objectPath(j.key))
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, failf("input_fetch_failed", "the input %s is no longer in the emulator's upload store (it was deleted)", redact(j.spec.source))
-	}
-	if err != nil {
-		return nil, failf("input_fetch_failed", "the input %s could not be read from the emulator's upload store: %v", redact(j.spec.source), err)
-	}
-	return f, nil
-}
-
-// ownKey returns the storage key of source when it is a storage URL this
-// emulator signed and that has not expired, whatever host and port it
-// names: an earlier process on the same Dir signed with the same secret,
-// and its port is gone. "" means source is fetched over HTTP.
-func (s *Server) ownKey(source string) string {
-	u, err := url.Parse(source)
-	if err != nil || !strings.HasPrefix(u.EscapedPath(), storagePrefix) {
-		return ""
-	}
-	key, ok := storageKeyOf(u)
-	if !ok || s.checkSigned(u.Query(), storagePrefix, key) != nil {
-		return ""
-	}
-	return key
 }
 
 // tempInput is a downloaded input; Close removes it.
@@ -358,11 +293,37 @@ type statusResult struct {
 	Outputs []statusOutput `json:"outputs"`
 }
 
+// statusOutput is one entry of result.outputs: the request's output
+// echoed, with its destination rewritten (or, for auto-crop, a whole
+// AutoCropOutput).
 type statusOutput struct {
-	Destination struct {
-		URL string `json:"url"`
-	} `json:"destination"`
-	MediaType string `json:"mediaType"`
+	Destination statusDestination `json:"destination"`
+	MediaType   string            `json:"mediaType"`
+	echo        json.RawMessage   // the request's other output fields
+	whole       json.RawMessage   // replaces everything when set
+}
+
+type statusDestination struct {
+	URL      string          `json:"url,omitempty"`
+	Embedded string          `json:"embedded,omitempty"`
+	Content  json.RawMessage `json:"content,omitempty"`
+}
+
+// MarshalJSON merges the echoed request fields into the output.
+func (o statusOutput) MarshalJSON() ([]byte, error) {
+	if o.whole != nil {
+		return o.whole, nil
+	}
+	m := make(map[string]any)
+	var echo map[string]json.RawMessage
+	if len(o.echo) > 0 && json.Unmarshal(o.echo, &echo) == nil {
+		for k, v := range echo {
+			m[k] = v
+		}
+	}
+	m["destination"] = o.Destination
+	m["mediaType"] = o.MediaType
+	return json.Marshal(m)
 }
 
 // timeFormat is how Adobe writes createdTime and modifiedTime.
@@ -395,11 +356,43 @@ func (s *Server) statusOf(j *job, now time.Time, base string) statusBody {
 		return b
 	}
 	b.Status = "succeeded"
-	var out statusOutput
-	out.Destination.URL = s.signedURL(base, resultsPrefix, j.result, modified.Add(s.cfg.ResultTTL))
-	out.MediaType = j.mediaType
-	b.Result = &statusResult{Outputs: []statusOutput{out}}
+	b.Result = &statusResult{Outputs: []statusOutput{}}
+	switch {
+	case j.autoCrop != nil:
+		until := modified.Add(s.cfg.ResultTTL)
+		b.Result.Outputs = append(b.Result.Outputs, statusOutput{whole: autoCropJSON(j.autoCrop, func(file string) string {
+			return s.signedURL(base, resultsPrefix, file, until)
+		})})
+	case j.op != "":
+		for _, o := range j.outputs {
+			out := statusOutput{MediaType: o.MediaType, echo: o.Echo}
+			switch {
+			case o.Hosted != "":
+				out.Destination.URL = s.signedURL(base, resultsPrefix, o.Hosted, modified.Add(time.Duration(o.Validity)*time.Second))
+			case o.URL != "":
+				out.Destination.URL = o.URL
+			default:
+				out.Destination.Embedded, out.Destination.Content = o.Embedded, o.Content
+			}
+			b.Result.Outputs = append(b.Result.Outputs, out)
+		}
+	default:
+		var out statusOutput
+		out.Destination.URL = s.signedURL(base, resultsPrefix, j.result, modified.Add(s.cfg.ResultTTL))
+		out.MediaType = j.mediaType
+		b.Result.Outputs = append(b.Result.Outputs, out)
+	}
 	return b
+}
+
+// retention is how long after it ended a job's status and results are
+// kept: ResultTTL, or longer when a hosted output's validityPeriod is.
+func (s *Server) retention(j *job) time.Duration {
+	d := s.cfg.ResultTTL
+	for _, o := range j.outputs {
+		d = max(d, time.Duration(o.Validity)*time.Second)
+	}
+	return d
 }
 
 // modified is when a finished job ended, as its status reports it.
@@ -427,7 +420,7 @@ func (s *Server) sweep(now time.Time) {
 		default:
 			continue
 		}
-		if now.After(j.modified().Add(s.cfg.ResultTTL)) {
+		if now.After(j.modified().Add(s.retention(j))) {
 			s.forget(j)
 		}
 	}

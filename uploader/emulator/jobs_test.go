@@ -208,7 +208,6 @@ func diff(a, b uint8) int {
 
 func TestJobFailures(t *testing.T) {
 	f := start(t, Config{})
-	good := f.upload("good.png", objectShot(t))
 	var huge bytes.Buffer
 	png.Encode(&huge, image.NewGray(image.Rect(0, 0, 6001, 2)))
 	tooLarge := f.upload("huge.png", huge.Bytes())
@@ -223,9 +222,6 @@ func TestJobFailures(t *testing.T) {
 		wantCode     string
 		wantMessage  string
 	}{
-		{"webp output", good, map[string]any{"output": map[string]any{"mediaType": "image/webp"}}, "unsupported_option", "image/webp is not supported by the hotfolder emulator"},
-		{"psd output", good, map[string]any{"output": map[string]any{"mediaType": "image/vnd.adobe.photoshop"}}, "unsupported_option", "not supported by the hotfolder emulator"},
-		{"psd mode", good, map[string]any{"mode": "psd"}, "unsupported_option", "mode psd is not supported by the hotfolder emulator"},
 		{"over 6000 px", tooLarge, nil, "input_too_large", "6001×2 pixels"},
 		{"not an image format", gif, nil, "unsupported_input", "not a JPEG, PNG, WebP or TIFF"},
 		{"truncated", truncated, nil, "input_unreadable", "could not be decoded"},

@@ -179,14 +179,23 @@ func syncDir(dir string) {
 	d.Close()
 }
 
-// jobFileVersion is the format of job files; files of another are skipped.
-const jobFileVersion = 1
+// jobFileVersion is the format of job files; files of another are
+// skipped, except those of version 1 (remove background only), which read
+// as version 2 files without an op.
+const jobFileVersion = 2
 
 // jobRecord is a job file: the submission, and the outcome once finished.
 type jobRecord struct {
 	Version int    `json:"version"`
 	ID      string `json:"id"`
-	Source  string `json:"source"`
+	// Op is the operation; "" is remove background, which records its
+	// request in Source to Background, the others in Request.
+	Op      string          `json:"op,omitempty"`
+	Request json.RawMessage `json:"request,omitempty"`
+	// Local maps the request's URLs that are the emulator's own (uploads,
+	// hosted results) to their files, see inputs.go.
+	Local  map[string]string `json:"local,omitempty"`
+	Source string            `json:"source,omitempty"`
 	// StorageKey is set when Source is one of the emulator's own storage
 	// URLs: the input is read from the storage folder, which outlives the
 	// port the URL names.
@@ -202,10 +211,12 @@ type jobRecord struct {
 }
 
 type jobOutcome struct {
-	Finished  time.Time   `json:"finished"`
-	Result    string      `json:"result,omitempty"`    // file name in the results directory
-	MediaType string      `json:"mediaType,omitempty"` // of the result
-	Failure   *jobFailure `json:"failure,omitempty"`
+	Finished  time.Time       `json:"finished"`
+	Result    string          `json:"result,omitempty"`    // remove background: file name in the results directory
+	MediaType string          `json:"mediaType,omitempty"` // of the result
+	Outputs   []outputRecord  `json:"outputs,omitempty"`   // the other operations
+	AutoCrop  *autoCropResult `json:"autoCrop,omitempty"`
+	Failure   *jobFailure     `json:"failure,omitempty"`
 }
 
 // jobFileName is the name of a job's file: ids hold colons, which not
@@ -237,12 +248,10 @@ func (s *Server) saveJob(j *job, finished bool) error {
 	return nil
 }
 
-// forget deletes a finished job's result and file. Call with s.mu held.
+// forget deletes a finished job's results and file. Call with s.mu held.
 func (s *Server) forget(j *job) {
 	delete(s.jobs, j.id)
-	if j.result != "" {
-		os.Remove(filepath.Join(s.dir, resultsDir, j.result))
-	}
+	s.removeResults(j.files())
 	if s.persistent {
 		os.Remove(s.jobPath(j.id))
 	}
@@ -252,6 +261,9 @@ func (j *job) record(finished bool) jobRecord {
 	r := jobRecord{
 		Version:    jobFileVersion,
 		ID:         j.id,
+		Op:         j.op,
+		Request:    j.body,
+		Local:      j.local,
 		Source:     j.spec.source,
 		StorageKey: j.key,
 		Mode:       j.spec.mode,
@@ -263,7 +275,8 @@ func (j *job) record(finished bool) jobRecord {
 		InjectFail: j.injectFail,
 	}
 	if finished {
-		r.Outcome = &jobOutcome{Finished: j.finished, Result: j.result, MediaType: j.mediaType, Failure: j.failure}
+		r.Outcome = &jobOutcome{Finished: j.finished, Result: j.result, MediaType: j.mediaType,
+			Outputs: j.outputs, AutoCrop: j.autoCrop, Failure: j.failure}
 	}
 	return r
 }
@@ -271,16 +284,24 @@ func (j *job) record(finished bool) jobRecord {
 // check reports what makes a record unusable.
 func (r *jobRecord) check() error {
 	switch {
-	case r.Version != jobFileVersion:
+	case r.Version != jobFileVersion && (r.Version != 1 || r.Op != ""):
 		return fmt.Errorf("format version %d, want %d", r.Version, jobFileVersion)
 	case r.ID == "":
 		return errors.New("no job id")
-	case r.Source == "":
+	case r.Op == "" && r.Source == "":
 		return errors.New("no source")
-	case !slices.Contains([]string{modeCutout, modeMask, modePSD}, r.Mode):
+	case r.Op == "" && !slices.Contains([]string{modeCutout, modeMask, modePSD}, r.Mode):
 		return fmt.Errorf("unknown mode %q", r.Mode)
+	case r.Op != "" && len(r.Request) == 0:
+		return fmt.Errorf("a %s job without its request", r.Op)
 	case r.Created.IsZero() || r.Latency < 0:
 		return errors.New("no creation time or a negative latency")
+	}
+	for src, ref := range r.Local {
+		name, isResult := strings.CutPrefix(ref, resultRef)
+		if src == "" || (!strings.HasPrefix(ref, storageRef) && !isResult) || (isResult && !validResultName(name)) {
+			return fmt.Errorf("a bad local reference %q", ref)
+		}
 	}
 	o := r.Outcome
 	switch {
@@ -290,28 +311,51 @@ func (r *jobRecord) check() error {
 		return errors.New("an outcome without its time")
 	case o.Failure != nil:
 		return nil
-	case o.Result == "" || filepath.Base(o.Result) != o.Result || strings.HasPrefix(o.Result, ".") || o.MediaType == "":
+	case r.Op == "" && (!validResultName(o.Result) || o.MediaType == ""):
 		return errors.New("a success without a valid result")
+	case r.Op == opAutoCrop && o.AutoCrop == nil, r.Op != "" && r.Op != opAutoCrop && len(o.Outputs) == 0:
+		return errors.New("a success without its outputs")
+	}
+	for _, out := range o.Outputs {
+		if out.Hosted != "" && !validResultName(out.Hosted) {
+			return fmt.Errorf("a bad result file name %q", out.Hosted)
+		}
 	}
 	return nil
 }
 
 // job rebuilds the job r records; a finished one has its done closed.
-func (r *jobRecord) job() *job {
+func (r *jobRecord) job() (*job, error) {
 	j := &job{
 		id:         r.ID,
+		op:         r.Op,
 		spec:       jobSpec{source: r.Source, mode: r.Mode, mediaType: r.MediaType, trim: r.Trim, background: r.Background},
 		key:        r.StorageKey,
+		local:      r.Local,
 		created:    r.Created,
 		latency:    r.Latency,
 		injectFail: r.InjectFail,
 		done:       make(chan struct{}),
 	}
+	if j.local == nil {
+		j.local = make(map[string]string)
+	}
+	if r.StorageKey != "" {
+		j.local[r.Source] = storageRef + r.StorageKey
+	}
+	if r.Op != "" {
+		req, err := parseRecorded(r.Op, r.Request)
+		if err != nil {
+			return nil, err
+		}
+		j.body, j.req = r.Request, req
+	}
 	if o := r.Outcome; o != nil {
 		j.finished, j.result, j.mediaType, j.failure = o.Finished, o.Result, o.MediaType, o.Failure
+		j.outputs, j.autoCrop = o.Outputs, o.AutoCrop
 		close(j.done)
 	}
-	return j
+	return j, nil
 }
 
 // loadJobs reads the jobs an earlier emulator on this directory saved, as
@@ -336,7 +380,7 @@ func (s *Server) loadJobs(now time.Time) (unfinished []*job) {
 			s.log.Warn("emulator skips an unreadable job file", "file", filepath.Join(dir, e.Name()), "err", err)
 			continue
 		}
-		if isDone(j) && now.After(j.modified().Add(s.cfg.ResultTTL)) {
+		if isDone(j) && now.After(j.modified().Add(s.retention(j))) {
 			s.forget(j)
 			continue
 		}
@@ -364,7 +408,7 @@ func readJob(path string) (*job, error) {
 	if filepath.Base(path) != jobFileName(r.ID) {
 		return nil, fmt.Errorf("the file of job %s is named %s", r.ID, jobFileName(r.ID))
 	}
-	return r.job(), nil
+	return r.job()
 }
 
 // removeLeftovers deletes what a process killed on this directory left
@@ -377,8 +421,8 @@ func (s *Server) removeLeftovers() {
 	removeMatching(s.dir, func(name string) bool { return strings.HasPrefix(name, tmpPrefix) })
 	known := make(map[string]bool)
 	for _, j := range s.jobs {
-		if j.result != "" {
-			known[j.result] = true
+		for _, f := range j.files() {
+			known[f] = true
 		}
 	}
 	removeMatching(filepath.Join(s.dir, resultsDir), func(name string) bool { return !known[name] })

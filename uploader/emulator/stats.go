@@ -28,7 +28,7 @@ type Stats struct {
 	Unauthorized int
 	// TokensIssued counts access tokens handed out by IMS.
 	TokensIssued int
-	// Jobs counts accepted remove-background jobs; JobsSucceeded and
+	// Jobs counts accepted jobs of every operation; JobsSucceeded and
 	// JobsFailed those whose processing has ended that way (a job's status
 	// may still say running until its simulated latency has passed).
 	Jobs, JobsSucceeded, JobsFailed int
@@ -40,8 +40,8 @@ type Stats struct {
 	// outcomes count in JobsSucceeded and JobsFailed, not in Jobs.
 	Resumed int
 	// Accepted lists the accepted jobs in order, when (Now clock) and of
-	// which source URL path: who got the quota when, for tests of how
-	// clients share it.
+	// which source URL path (the input image's; "" for a blank document):
+	// who got the quota when, for tests of how clients share it.
 	Accepted []Accepted
 	// PostsPerSource counts accepted jobs per source URL path (query
 	// stripped, so re-signed URLs of one upload count together): more than

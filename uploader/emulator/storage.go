@@ -206,11 +206,7 @@ func (s *Server) serveResult(w http.ResponseWriter, r *http.Request) {
 	if !s.verify(w, r, resultsPrefix, name) {
 		return
 	}
-	ct := mediaPNG
-	if strings.HasSuffix(name, ".jpg") {
-		ct = mediaJPEG
-	}
-	if s.serveFile(w, r, filepath.Join(s.dir, resultsDir, name), ct) && r.Method == http.MethodGet {
+	if s.serveFile(w, r, filepath.Join(s.dir, resultsDir, name), contentTypeOf(name)) && r.Method == http.MethodGet {
 		s.count(func(st *Stats) { st.ResultDownloads++ })
 	}
 }
