@@ -1,6 +1,7 @@
 // Command hotfolder sends every image in a folder (and every image dropped
-// into it later) through Adobe's Photoshop API — remove background — and
-// writes the results to an output folder, under the organization's rate
+// into it later) through Adobe's Photoshop API — remove background, edit,
+// actions, product crop, composite, manifest, auto crop, or a recipe of
+// several — and writes the results to an output folder, under the organization's rate
 // limits, with a progress bar. Without Adobe credentials it runs against a
 // built-in emulator of the API, so it works on a fresh machine.
 //
@@ -27,6 +28,7 @@ import (
 	"os/signal"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -55,7 +57,8 @@ const (
 	exitInterrupted = 130
 )
 
-const usage = `hotfolder: remove the background of every image in a folder with Adobe's Photoshop API
+const usage = `hotfolder: send every image in a folder through Adobe's Photoshop API (remove background,
+edit, actions, product crop, composite, manifest, auto crop, or a recipe of several)
 
 Usage:
   hotfolder -in DIR -out DIR [-once] [flags]
@@ -71,6 +74,8 @@ the API: the results are an approximation made on this machine, not Adobe's.
 Examples:
   hotfolder -in sample-inputs -out out -once
   hotfolder -in /srv/hot -out /srv/done -format jpeg -background f0f0f0
+  hotfolder -in /srv/hot -out /srv/done -op edit -set autoTone=true -output jpeg -output jpeg:maxWidth=2048
+  hotfolder -in /srv/hot -out /srv/done -recipe studio.yaml
   ADOBE_CLIENT_ID=… ADOBE_CLIENT_SECRET=… AWS_REGION=us-east-1 \
     hotfolder -in /srv/hot -out /srv/done -storage s3://my-bucket/hotfolder
 
@@ -92,6 +97,8 @@ type config struct {
 	in, out, state  string
 	once            bool
 	op, mode        string
+	sets, outputs   []string // -set and -output, repeatable
+	recipeFile      string
 	format          string
 	background      string
 	api             string
@@ -130,11 +137,12 @@ type config struct {
 	showVersion     bool
 
 	// Parsed once by validate from the flags above.
-	mediaType, ext string            // from -format
-	onOK, onFail   pipeline.Action   // from -on-success and -on-failure
-	bgColor        *uploader.Color   // from -background, or white for a JPEG cut-out; nil = none
-	whiteJPEG      bool              // bgColor is white because -format jpeg has no transparency
-	prof           ratelimit.Profile // from -limits and -limit
+	onOK, onFail pipeline.Action   // from -on-success and -on-failure
+	whiteJPEG    bool              // remove background gets a white background: -format jpeg has no transparency
+	prof         ratelimit.Profile // from -limits and -limit
+	recipe       uploader.Recipe   // from -recipe, or -op, -set, -output, -mode, -format and -background
+	fingerprint  string            // the recipe's
+	given        map[string]bool   // the flags given on the command line
 }
 
 // usageError is a mistake on the command line: exit status 2.
@@ -310,9 +318,12 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.in, "in", "", "hot `folder` to process (searched recursively)")
 	fs.StringVar(&cfg.out, "out", "", "output `folder`; the input tree is mirrored inside it")
 	fs.BoolVar(&cfg.once, "once", false, "process the images already in -in, then exit")
-	fs.StringVar(&cfg.op, "op", "remove-background", "operation: remove-background")
+	fs.StringVar(&cfg.op, "op", "remove-background", "the `operation`: remove-background, edit, actions, product-crop, composite, manifest or auto-crop (several in turn: -recipe)")
+	fs.Var((*stringList)(&cfg.sets), "set", "an option of the operation, as a recipe step has it: `KEY=VALUE`, e.g. -set autoTone=true -set light.exposure=0.5; repeatable")
+	fs.Var((*stringList)(&cfg.outputs), "output", "an output of each image: a rendition `SPEC` such as jpeg:quality=maximum,maxWidth=2048, png:compression=high, tiff, psd, dng or xmp; repeatable, 1–25 (default: the operation's)")
+	fs.StringVar(&cfg.recipeFile, "recipe", "", "the steps every image goes through and the outputs of the last: a JSON or YAML `file` (see the README)")
 	fs.StringVar(&cfg.mode, "mode", "cutout", "remove background mode: cutout, mask or psd")
-	fs.StringVar(&cfg.format, "format", "", "output format: png, jpeg, webp or psd (default png; psd with -mode psd)")
+	fs.StringVar(&cfg.format, "format", "", "output format: png, jpeg, webp or psd for remove background (default png; psd with -mode psd); for another operation, the same as one -output")
 	fs.StringVar(&cfg.background, "background", "", "background colour `RRGGBB` behind the cut-out subject (default transparent; white for jpeg)")
 	fs.StringVar(&cfg.api, "api", "auto", "API to use: auto (adobe when ADOBE_CLIENT_ID is set, else emulator), adobe or emulator")
 	fs.StringVar(&cfg.imsURL, "ims-url", "https://ims-na1.adobelogin.com/ims/token/v3", "Adobe IMS token `URL`")
@@ -353,6 +364,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
+	cfg.given = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { cfg.given[f.Name] = true })
 	if cfg.showVersion {
 		return cfg, nil
 	}
@@ -367,33 +380,8 @@ func validate(cfg *config) error {
 	if cfg.in == "" || cfg.out == "" {
 		return usagef("both -in and -out are required")
 	}
-	if cfg.op != "remove-background" {
-		return usagef("-op %q is not supported (only remove-background)", cfg.op)
-	}
-	switch cfg.mode {
-	case "cutout", "mask":
-	case "psd":
-		if cfg.format == "" {
-			cfg.format = "psd"
-		}
-		if cfg.format != "psd" {
-			return usagef("-mode psd writes Photoshop documents: use -format psd (or leave -format out)")
-		}
-	default:
-		return usagef("-mode %q: want cutout, mask or psd", cfg.mode)
-	}
-	if cfg.format == "" {
-		cfg.format = "png"
-	}
-	var ok bool
-	if cfg.mediaType, cfg.ext, ok = format(cfg.format); !ok {
-		return usagef("-format %q: want png, jpeg, webp or psd", cfg.format)
-	}
-	if cfg.background != "" {
-		var err error
-		if cfg.bgColor, err = parseColor(cfg.background); err != nil {
-			return usagef("-background: %v", err)
-		}
+	if err := buildRecipe(cfg); err != nil {
+		return err
 	}
 	switch cfg.api {
 	case "auto", "adobe", "emulator":
@@ -438,27 +426,123 @@ func validate(cfg *config) error {
 	if cfg.prof, err = ratelimit.ProfileWith(cfg.limits, cfg.limitOverrides); err != nil {
 		return usageError{err.Error()}
 	}
-	if cfg.bgColor == nil && cfg.format == "jpeg" && cfg.mode == "cutout" {
-		// The seed document's known limitation: a JPEG with no
-		// backgroundColor can come back black. Never let that happen silently.
-		cfg.bgColor, cfg.whiteJPEG = &uploader.Color{Red: 255, Green: 255, Blue: 255, Alpha: 1}, true
-	}
 	return nil
 }
 
-// format returns the API's media type and the output extension for -format.
-func format(name string) (mediaType, ext string, ok bool) {
-	switch name {
-	case "png":
-		return "image/png", "png", true
-	case "jpeg":
-		return "image/jpeg", "jpg", true
-	case "webp":
-		return "image/webp", "webp", true
-	case "psd":
-		return "image/vnd.adobe.photoshop", "psd", true
+// buildRecipe reads the recipe every image goes through: -recipe, or one
+// step from -op, -set and -output (with remove background's -mode,
+// -format and -background). A recipe that is not right is a usage error
+// naming the field.
+func buildRecipe(cfg *config) error {
+	var (
+		r   uploader.Recipe
+		dir = "."
+	)
+	if cfg.recipeFile != "" {
+		for _, f := range []string{"op", "set", "output", "mode", "format", "background"} {
+			if cfg.given[f] {
+				return usagef("-recipe gives the steps and their outputs: leave out -%s", f)
+			}
+		}
+		data, err := os.ReadFile(cfg.recipeFile)
+		if err != nil {
+			return usagef("-recipe: %v", err)
+		}
+		if r, err = uploader.ParseRecipe(data, cfg.recipeFile); err != nil {
+			return usagef("-recipe %s: %v", cfg.recipeFile, err)
+		}
+		dir = filepath.Dir(cfg.recipeFile)
+	} else {
+		sets, outputs, err := stepFlags(cfg)
+		if err != nil {
+			return err
+		}
+		step, err := uploader.StepFromFlags(cfg.op, sets, outputs)
+		if err != nil {
+			return usagef("%v", err)
+		}
+		r = uploader.Recipe{Steps: []uploader.Step{step}}
 	}
-	return "", "", false
+	if err := r.Normalize(dir); err != nil {
+		if cfg.recipeFile != "" {
+			return usagef("-recipe %s: %v", cfg.recipeFile, err)
+		}
+		return usagef("%s", flagError(err))
+	}
+	fp, err := r.Fingerprint()
+	if err != nil {
+		return usagef("%v", err)
+	}
+	cfg.recipe, cfg.fingerprint = r, fp
+	return nil
+}
+
+// flagError words an error about the one-step recipe built from flags in
+// terms of those flags: "steps[0].light.exposure: …" becomes "-set
+// light.exposure: …", "steps[0].outputs[1]: …" "-output #2: …".
+func flagError(err error) string {
+	msg, ok := strings.CutPrefix(err.Error(), "steps[0].")
+	if !ok {
+		return err.Error()
+	}
+	rest, isOutput := strings.CutPrefix(msg, "outputs")
+	if !isOutput {
+		return "-set " + msg
+	}
+	var i int
+	if n, _ := fmt.Sscanf(rest, "[%d]", &i); n == 1 {
+		_, after, _ := strings.Cut(rest, "]")
+		return fmt.Sprintf("-output #%d%s", i+1, after)
+	}
+	return "-output" + rest
+}
+
+// stepFlags turns -format, -mode and -background into the -set and
+// -output values of a one-step recipe.
+func stepFlags(cfg *config) (sets, outputs []string, err error) {
+	sets, outputs = slices.Clone(cfg.sets), slices.Clone(cfg.outputs)
+	if cfg.format != "" {
+		if len(outputs) > 0 {
+			return nil, nil, usagef("-format is one output: give it, or -output, not both")
+		}
+		if _, err := uploader.ParseRendition(cfg.format); err != nil {
+			return nil, nil, usagef("-format %q: want png, jpeg, webp or psd (or another -output format for other operations)", cfg.format)
+		}
+		outputs = []string{cfg.format}
+	}
+	if cfg.op != uploader.OpRemoveBackground {
+		if cfg.given["mode"] || cfg.given["background"] {
+			return nil, nil, usagef("-mode and -background are remove background's; give %s's options with -set", cfg.op)
+		}
+		return sets, outputs, nil
+	}
+	switch cfg.mode {
+	case "cutout", "mask":
+	case "psd":
+		if len(outputs) == 0 {
+			outputs = []string{"psd"}
+		}
+		if len(outputs) != 1 || !strings.HasPrefix(outputs[0], "psd") {
+			return nil, nil, usagef("-mode psd writes Photoshop documents: use -format psd (or leave -format out)")
+		}
+	default:
+		return nil, nil, usagef("-mode %q: want cutout, mask or psd", cfg.mode)
+	}
+	sets = append(sets, "mode="+cfg.mode)
+	bg := cfg.background
+	if bg == "" && cfg.mode == "cutout" && len(outputs) == 1 && (outputs[0] == "jpeg" || outputs[0] == "jpg") {
+		// The seed document's known limitation: a JPEG with no
+		// backgroundColor can come back black. Never let that happen silently.
+		bg, cfg.whiteJPEG = "ffffff", true
+	}
+	if bg != "" {
+		c, err := parseColor(bg)
+		if err != nil {
+			return nil, nil, usagef("-background: %v", err)
+		}
+		sets = append(sets, fmt.Sprintf(`backgroundColor={"red":%d,"green":%d,"blue":%d,"alpha":1}`, c.Red, c.Green, c.Blue))
+	}
+	return sets, outputs, nil
 }
 
 func parseColor(s string) (*uploader.Color, error) {
@@ -608,6 +692,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		return sum, err
 	}
 	defer closeAPI()
+	defer closeClient(ctx, client, log)
 	w, err := watcher.New(watcher.Config{Root: s.in, Exclude: s.excluded(), Settle: cfg.settle, Once: cfg.once,
 		Poll: cfg.poll, Logger: log.With("component", "watcher")})
 	if err != nil {
@@ -715,6 +800,16 @@ func checkRedisURL(u string) error {
 	return usagef("-redis: want redis://HOST:PORT[/DB], rediss://HOST:PORT (TLS) or unix:///PATH")
 }
 
+// closeClient deletes the run's auxiliary uploads (actions, presets…),
+// best effort, also when the run was aborted.
+func closeClient(ctx context.Context, c *uploader.Client, log *slog.Logger) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 30*time.Second)
+	defer cancel()
+	if err := c.Close(ctx); err != nil {
+		log.Warn("could not delete the auxiliary files uploaded for this run", "error", err)
+	}
+}
+
 // displayMode is -progress, or none with -quiet.
 func (cfg config) displayMode() string {
 	if cfg.quiet {
@@ -752,15 +847,15 @@ func newClient(ctx context.Context, cfg config, s setup, limiter uploader.Limite
 	log *slog.Logger, stderr io.Writer) (*uploader.Client, func(), error) {
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	ucfg := uploader.Config{
-		IMSURL:           cfg.imsURL,
-		ImageAPIURL:      cfg.imageAPIURL,
-		PhotoshopAPIURL:  cfg.photoshopAPIURL,
-		HTTPClient:       hc,
-		Limiter:          limiter,
-		KeyPrefix:        "hotfolder",
-		JobTimeout:       cfg.jobTimeout,
-		Logger:           log,
-		RemoveBackground: uploader.RemoveBackground{Mode: cfg.mode, MediaType: cfg.mediaType, BackgroundColor: cfg.bgColor},
+		IMSURL:          cfg.imsURL,
+		ImageAPIURL:     cfg.imageAPIURL,
+		PhotoshopAPIURL: cfg.photoshopAPIURL,
+		HTTPClient:      hc,
+		Limiter:         limiter,
+		KeyPrefix:       "hotfolder",
+		JobTimeout:      cfg.jobTimeout,
+		KeepUploads:     cfg.keepUploads,
+		Logger:          log,
 	}
 	if m != nil {
 		ucfg.Observer = m
@@ -804,8 +899,12 @@ func useEmulator(ucfg *uploader.Config, cfg config, s setup, log *slog.Logger, s
 	}
 	fmt.Fprintf(stderr, "hotfolder: %s: using the built-in emulator of the Photoshop API.\n", why)
 	fmt.Fprintln(stderr, "hotfolder: the results are this machine's approximation, NOT Adobe's. Set ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET to use Adobe.")
-	if cfg.format == "webp" || cfg.format == "psd" || cfg.mode == "psd" {
-		log.Warn("the emulator makes png and jpeg only: every file will fail with -format " + cfg.format)
+	for _, step := range cfg.recipe.Steps {
+		for _, r := range step.Outputs {
+			if r.Format == "dng" {
+				log.Warn("the emulator does not make DNG: every file will fail with a dng output")
+			}
+		}
 	}
 	ucfg.ClientID, ucfg.ClientSecret = srv.Credentials()
 	ucfg.IMSURL, ucfg.ImageAPIURL, ucfg.PhotoshopAPIURL = srv.IMSURL(), srv.ImageAPIURL(), srv.PhotoshopAPIURL()
@@ -830,11 +929,15 @@ func useAdobe(ctx context.Context, ucfg *uploader.Config, cfg config, hc *http.C
 func pipelineConfig(cfg config, s setup, limiter quota, stop <-chan struct{}, log *slog.Logger) pipeline.Config {
 	workers := cfg.workers
 	if workers == 0 {
-		workers = pipeline.WorkersFor(limiter.Interval(ratelimit.RemoveBackgroundPost))
+		// Enough files in flight that the busiest POST bucket, not the
+		// pool, sets the pace, for as many steps as a file goes through.
+		steps := len(cfg.recipe.Steps)
+		workers = pipeline.WorkersFor(perFile(cfg.recipe, limiter.Interval) / time.Duration(steps))
 	}
 	log.Debug("starting", "in", s.in, "out", s.out, "api", s.api, "workers", workers, "limits", cfg.limits, "shared", cfg.redis != "")
 	return pipeline.Config{
-		In: s.in, Out: s.out, State: s.state, Ext: cfg.ext, Workers: workers, Stop: stop, Logger: log, Quota: limiter,
+		In: s.in, Out: s.out, State: s.state, Recipe: cfg.recipe, Fingerprint: cfg.fingerprint,
+		Workers: workers, Stop: stop, Logger: log, Quota: limiter,
 		RetryFailed: cfg.retryFailed, KeepUploads: cfg.keepUploads,
 		OnSuccess: cfg.onOK, OnFailure: cfg.onFail, ProcessedDir: s.processed, FailedDir: s.failed,
 	}
@@ -881,22 +984,37 @@ func dryRun(ctx context.Context, cfg config, s setup, stdout io.Writer) error {
 		return usageError{err.Error()}
 	}
 	plan, err := pipeline.DryRun(ctx, pipeline.Config{
-		In: s.in, Out: s.out, State: s.state, Ext: cfg.ext, RetryFailed: cfg.retryFailed,
-	}, w, func(ctx context.Context, path string) error {
-		_, err := uploader.Validate(ctx, path)
-		return err
-	})
+		In: s.in, Out: s.out, State: s.state, Recipe: cfg.recipe, Fingerprint: cfg.fingerprint, RetryFailed: cfg.retryFailed,
+	}, w, uploader.CheckInput)
 	if err != nil {
 		return err
 	}
-	posts := plan.Posts
-	if cfg.maxPosts > 0 {
-		posts = min(posts, int(cfg.maxPosts))
-	}
+	// The buckets are spent at once: the slowest sets the time.
 	lim := ratelimit.New(cfg.prof, ratelimit.Options{Margin: cfg.limitMargin})
-	l, _ := lim.Limit(ratelimit.RemoveBackgroundPost)
-	progress.WritePlan(stdout, plan, posts, l, time.Duration(posts)*lim.Interval(ratelimit.RemoveBackgroundPost))
+	var took time.Duration
+	for b, n := range plan.Posts {
+		if cfg.maxPosts > 0 {
+			n = min(n, int(cfg.maxPosts))
+		}
+		took = max(took, time.Duration(n)*lim.Interval(b))
+	}
+	progress.WritePlan(stdout, plan, cfg.prof, took)
 	return nil
+}
+
+// perFile is the least time between two files' POSTs on the recipe's
+// busiest bucket, whose grants come one per interval(bucket).
+func perFile(r uploader.Recipe, interval func(ratelimit.Bucket) time.Duration) time.Duration {
+	posts := map[ratelimit.Bucket]int{}
+	for _, step := range r.Steps {
+		post, _ := step.Buckets()
+		posts[post]++
+	}
+	var d time.Duration
+	for b, n := range posts {
+		d = max(d, time.Duration(n)*interval(b))
+	}
+	return d
 }
 
 // serveMetrics serves m on addr until the returned function is called. A

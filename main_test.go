@@ -246,7 +246,10 @@ func TestCommandLine(t *testing.T) {
 		{"bad log format", []string{"-in", in, "-out", out, "-log-format", "xml"}, nil, exitUsage, "want text or json"},
 		{"no margin", []string{"-in", in, "-out", out, "-limit-margin", "0"}, nil, exitUsage, "-limit-margin 0"},
 		{"bad profile", []string{"-in", in, "-out", out, "-limits", "medium"}, nil, exitUsage, "soft or hard"},
-		{"other op", []string{"-in", in, "-out", out, "-op", "auto-tone"}, nil, exitUsage, "only remove-background"},
+		{"unknown op", []string{"-in", in, "-out", out, "-op", "auto-tone"}, nil, exitUsage, `unknown operation "auto-tone"`},
+		{"bad option", []string{"-in", in, "-out", out, "-op", "edit", "-set", "light.exposure=7"}, nil, exitUsage, "-set light.exposure: 7 is out of -5…5"},
+		{"bad rendition", []string{"-in", in, "-out", out, "-op", "edit", "-output", "png", "-output", "tiff"}, nil, exitUsage, "-output #2: edit cannot write tiff"},
+		{"recipe and flags", []string{"-in", in, "-out", out, "-recipe", "x.yaml", "-op", "edit"}, nil, exitUsage, "leave out -op"},
 		{"stray argument", []string{"-in", in, "-out", out, "extra"}, nil, exitUsage, "unexpected argument"},
 		{"missing input folder", []string{"-in", filepath.Join(in, "nope"), "-out", out, "-once"}, nil, exitUsage, "not a folder"},
 		{"adobe without credentials", []string{"-in", in, "-out", out, "-api", "adobe"}, nil, exitUsage, "ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET"},
@@ -328,6 +331,7 @@ func (e emulatorProc) env(extra ...string) []string {
 // emuStats is the part of the emulator's counters the tests read.
 type emuStats struct {
 	Posts          int
+	PostsByBucket  map[string]int
 	TooMany        int
 	LimitRefusals  int
 	ServerErrors   int
@@ -662,8 +666,8 @@ func TestDryRunSpendsNothing(t *testing.T) {
 		t.Fatalf("exit status %d, want 0", r.code)
 	}
 	for _, want := range []string{"process  apricot.jpg -> apricot.png", "process  tools/spade.jpg -> tools/spade.png",
-		"reject   notes.jpg: validate: not an image", "2 to process (2 POSTs)", "1 rejected locally",
-		"At 2 POSTs per 3s that takes about 3s", "Nothing was sent and nothing written"} {
+		"reject   notes.jpg: validate: not an image", "2 to process", "1 rejected locally",
+		"POSTs: 2 on remove-background.post (2 per 3s). At the limits that takes about 3s", "Nothing was sent and nothing written"} {
 		if !strings.Contains(r.stdout, want) {
 			t.Errorf("dry run output lacks %q:\n%s", want, r.stdout)
 		}

@@ -3,6 +3,7 @@ package pipeline
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"io"
 	"os"
 	"sync"
@@ -48,14 +49,19 @@ func (f sourceFunc) Run(ctx context.Context, out chan<- watcher.File) error { re
 // otherwise succeed: the job's result is result(path) for the input at path.
 // It counts calls per method and discards per storage key.
 type fakeRemote struct {
-	CheckFn    func(ctx context.Context, path string) error
-	UploadFn   func(ctx context.Context, path string) (uploader.Upload, error)
-	SubmitFn   func(ctx context.Context, src uploader.Upload) (uploader.Job, error)
-	WaitFn     func(ctx context.Context, job uploader.Job) (uploader.Result, error)
-	DownloadFn func(ctx context.Context, out uploader.Result, w io.WriteSeeker) (int64, error)
-	DiscardFn  func(ctx context.Context, src uploader.Upload) error
+	CheckFn  func(ctx context.Context, path string) error
+	UploadFn func(ctx context.Context, path string) (uploader.Upload, error)
+	SubmitFn func(ctx context.Context, src uploader.Upload) (uploader.Job, error) // for a job on an upload
+	// SubmitStepFn, when set, takes every Submit instead of SubmitFn.
+	SubmitStepFn func(ctx context.Context, step uploader.Step, src string) (uploader.Job, error)
+	WaitFn       func(ctx context.Context, job uploader.Job) (uploader.Result, error)
+	DownloadFn   func(ctx context.Context, out uploader.Result, w io.WriteSeeker) (int64, error)
+	DiscardFn    func(ctx context.Context, src uploader.Upload) error
 
 	mu        sync.Mutex
+	byURL     map[string]uploader.Upload // uploads by their URL
+	results   map[string]int             // results a job gives, by its id
+	steps     []string                   // the ops submitted, in order
 	calls     map[string]int
 	uploads   map[string]int // storage key → uploads
 	discards  map[string]int // storage key → discards
@@ -74,6 +80,8 @@ func (r *fakeRemote) count(method string) {
 		r.calls = map[string]int{}
 		r.uploads = map[string]int{}
 		r.discards = map[string]int{}
+		r.byURL = map[string]uploader.Upload{}
+		r.results = map[string]int{}
 	}
 	r.calls[method]++
 }
@@ -94,7 +102,7 @@ func (r *fakeRemote) total() int {
 	return n
 }
 
-func (r *fakeRemote) Check(ctx context.Context, path string) error {
+func (r *fakeRemote) Check(ctx context.Context, _ uploader.Step, path string) error {
 	r.count("Check")
 	r.mu.Lock()
 	r.checkedOn = append(r.checkedOn, path)
@@ -115,31 +123,73 @@ func (r *fakeRemote) Upload(ctx context.Context, path string) (uploader.Upload, 
 		var fi os.FileInfo
 		fi, err = os.Stat(path)
 		if err == nil {
-			src = uploader.Upload{Path: path, Key: "in/" + path, Size: fi.Size()}
+			src = uploader.Upload{Path: path, Key: "in/" + path, URL: "https://storage.test/in/" + path, Size: fi.Size()}
 		}
 	}
 	if err == nil {
 		r.mu.Lock()
 		r.uploads[src.Key]++
+		r.byURL[src.URL] = src
 		r.mu.Unlock()
 	}
 	return src, err
 }
 
-func (r *fakeRemote) Submit(ctx context.Context, src uploader.Upload) (uploader.Job, error) {
+// Submit starts a job on src, an upload's URL (SubmitFn sees the upload)
+// or a hosted result (of a step before): the job's id is its input's path
+// or URL, and it remembers how many results the step gives.
+func (r *fakeRemote) Submit(ctx context.Context, step uploader.Step, src string) (uploader.Job, error) {
 	r.count("Submit")
-	if r.SubmitFn != nil {
-		return r.SubmitFn(ctx, src)
+	r.mu.Lock()
+	up, uploaded := r.byURL[src]
+	r.steps = append(r.steps, step.Op)
+	r.mu.Unlock()
+	var job uploader.Job
+	var err error
+	switch {
+	case r.SubmitStepFn != nil:
+		job, err = r.SubmitStepFn(ctx, step, src)
+	case r.SubmitFn != nil && uploaded:
+		job, err = r.SubmitFn(ctx, up)
+	case uploaded:
+		job = uploader.Job{ID: up.Path, Op: step.Op}
+	default:
+		job = uploader.Job{ID: src, Op: step.Op}
 	}
-	return uploader.Job{ID: src.Path, Op: "remove-background"}, nil
+	if err == nil {
+		r.mu.Lock()
+		r.results[job.ID] = len(step.Outputs)
+		if step.Op == uploader.OpAutoCrop {
+			r.results[job.ID] = len(step.AutoCrop.Ratios())
+		}
+		r.mu.Unlock()
+	}
+	return job, err
 }
 
-func (r *fakeRemote) Wait(ctx context.Context, job uploader.Job) (uploader.Result, error) {
+// Wait gives the job's results: WaitFn's result, or "<job id>" for a
+// job of one output and "<job id>#<i>" for each of several (of a resumed
+// job, as many as its MediaTypes).
+func (r *fakeRemote) Wait(ctx context.Context, job uploader.Job) ([]uploader.Result, error) {
 	r.count("Wait")
 	if r.WaitFn != nil {
-		return r.WaitFn(ctx, job)
+		res, err := r.WaitFn(ctx, job)
+		return []uploader.Result{res}, err
 	}
-	return uploader.Result{URL: job.ID, MediaType: "image/png"}, nil
+	r.mu.Lock()
+	n, ok := r.results[job.ID]
+	r.mu.Unlock()
+	if !ok { // a job an earlier run submitted: as many as it asked for
+		n = len(job.MediaTypes)
+	}
+	if n <= 1 {
+		return []uploader.Result{{URL: job.ID, MediaType: "image/png"}}, nil
+	}
+	var rs []uploader.Result
+	for i := range n {
+		rs = append(rs, uploader.Result{URL: fmt.Sprintf("%s#%d", job.ID, i)})
+	}
+	return rs, nil
 }
 
 func (r *fakeRemote) Download(ctx context.Context, out uploader.Result, w io.WriteSeeker) (int64, error) {

@@ -2,19 +2,24 @@ package pipeline
 
 // One file's way, in the order it happens:
 //
-//	handle → decide → check → upload → submit → wait → download → write → finish
+//	handle → decide → check → [upload → submit → wait → keep]… → upload → submit → wait → download → write → finish
 //
-// with two side roads: resume (a job an earlier run submitted is polled,
-// not paid for again) and resubmit (a job or result the API lost is
-// submitted again, once). Each step returns its error marked with its
-// Stage; finish counts and records the end of the file.
+// Each step of the recipe is one job: upload its input (the file, or the
+// result the previous step kept in the state folder, unless the step takes
+// that result's hosted URL as it is), submit, wait; every step but the last
+// keeps its result, the last downloads its results and writes them. Two
+// side roads: resume (a job an earlier run submitted is polled, not paid
+// for again, and a step an earlier run finished is not run again) and
+// resubmit (a job or result the API lost is submitted again, once). Each
+// stage returns its error marked with its Stage; finish counts and records
+// the end of the file.
 
 import (
 	"context"
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
+	"slices"
 	"time"
 
 	"hotfolder/pipeline/journal"
@@ -23,33 +28,42 @@ import (
 	"hotfolder/watcher"
 )
 
-// task is one input on its way through a worker, with its journal record.
+// task is one input on its way through a worker, with its outputs' names
+// and its journal record.
 type task struct {
-	f   watcher.File
-	out string
-	rec journal.Record
+	f    watcher.File
+	outs []string
+	rec  journal.Record
 }
 
 // handle takes one claimed file its whole way and finishes it. What the
 // journal says of the input decides where it starts: an input done or
 // failed in an earlier run is skipped, a job submitted by a run that was
-// stopped is polled again instead of being paid for twice.
-func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error {
-	t := &task{f: f, out: out}
+// stopped is polled again instead of being paid for twice, and a step that
+// run finished is not run again.
+func (p *Pipeline) handle(ctx context.Context, f watcher.File, outs []string) error {
+	t := &task{f: f, outs: outs}
 	rec, known, err := p.j.Get(f.Rel)
 	if err != nil {
 		return p.finish(ctx, t, 0, at(StageWrite, err))
 	}
-	v := p.decide(f, out, rec, known)
-	if known && v == newWork && rec.UploadKey != "" {
-		// New content (its old job, if any, is abandoned), or an upload
-		// never submitted whose URL may have expired: of no more use.
-		p.discard(ctx, t, rec.UploadKey)
-		rec.UploadKey = ""
+	v := p.decide(f, outs, rec, known)
+	if known && v == newWork {
+		p.forget(ctx, t, rec)
 	}
 	t.rec = rec
-	if !current(rec, known, f, out) {
-		t.rec = journal.Record{Rel: f.Rel, Size: f.Size, ModTime: f.ModTime, Output: out, State: journal.Queued}
+	if !p.current(rec, known, f, outs) {
+		t.rec = journal.Record{Rel: f.Rel, Size: f.Size, ModTime: f.ModTime, Outputs: outs, Recipe: p.cfg.Fingerprint, State: journal.Queued}
+	}
+	t.rec.Steps = len(p.cfg.Recipe.Steps)
+	if v == newWork {
+		// From the first step: forget dropped what a later one would
+		// have started from (a failed or finished input keeps its Step).
+		t.rec.Step, t.rec.Intermediate, t.rec.UploadKey, t.rec.Resubmits = 0, "", "", 0
+		t.rec.JobID, t.rec.StatusURL, t.rec.API, t.rec.Submitted = "", "", "", time.Time{}
+	}
+	if t.rec.State != journal.Submitted && t.rec.Step < len(p.cfg.Recipe.Steps) {
+		t.rec.Op = p.cfg.Recipe.Steps[t.rec.Step].Op
 	}
 	switch v {
 	case trustOutput:
@@ -57,11 +71,11 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 		if err := p.save(t.rec); err != nil {
 			return p.finish(ctx, t, 0, at(StageWrite, err))
 		}
-		p.skip(f, out, "output is newer than input")
+		p.skip(f, "outputs are newer than the input")
 		p.applyInputAction(f, true)
 		return nil
 	case doneBefore:
-		p.skip(f, out, "done in an earlier run")
+		p.skip(f, "done in an earlier run")
 		p.applyInputAction(f, true) // an earlier run may have been stopped before it could
 		return nil
 	case failedBefore:
@@ -70,9 +84,14 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 	case resumeJob:
 		n, err := p.resume(ctx, t)
 		return p.finish(ctx, t, n, err)
+	case resumeStep:
+		p.resumed.Add(1)
+		p.log.Info("going on at a step an earlier run reached", "file", f.Rel, "step", t.rec.Step+1, "of", len(p.cfg.Recipe.Steps))
+		n, err := p.steps(ctx, t, "")
+		return p.finish(ctx, t, n, err)
 	}
 	if t.rec.State == journal.Done {
-		p.log.Info("output of a file done earlier is missing; processing it again", "file", f.Rel, "output", out)
+		p.log.Info("an output of a file done earlier is missing; processing it again", "file", f.Rel)
 	}
 	n, err := p.process(ctx, t)
 	switch {
@@ -85,7 +104,7 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, out string) error
 	case errors.Is(err, errChangedWhileUploading):
 		// Not a failure: its new version is on its way (see queue).
 		p.log.Info("changed while uploading; nothing was submitted, the new version will be", "file", f.Rel)
-		p.skip(f, out, "")
+		p.skip(f, "")
 		return nil
 	}
 	return p.finish(ctx, t, n, err)
@@ -97,195 +116,93 @@ type verdict int
 
 const (
 	newWork      verdict = iota // new work, or work to start over
-	trustOutput                 // no record, but an output the moved-aside journal knew: take it as done
-	doneBefore                  // done in an earlier run, and its output is there
+	trustOutput                 // no record, but outputs the moved-aside journal knew: take them as done
+	doneBefore                  // done in an earlier run, and its outputs are there
 	failedBefore                // failed in an earlier run: skipped unless RetryFailed
-	resumeJob                   // submitted by an earlier run: poll that job
+	resumeJob                   // a step's job submitted by an earlier run: poll it
+	resumeStep                  // an earlier run finished the steps before this one: go on from its result
 )
 
-// decide reads what is known of input f, whose output is out: its journal
-// record rec, if known. A record of other content (size, time) or of
-// another output name is new work.
-func (p *Pipeline) decide(f watcher.File, out string, rec journal.Record, known bool) verdict {
+// decide reads what is known of input f, whose outputs are outs: its
+// journal record rec, if known. A record of other content (size, time),
+// other output names or another recipe is new work.
+func (p *Pipeline) decide(f watcher.File, outs []string, rec journal.Record, known bool) verdict {
 	switch {
-	case !known && p.adopt && p.outs.upToDate(out, f) && p.outs.adoptable(out):
+	case !known && p.adopt && p.outs.allAdoptable(outs, f):
 		// No record at all, in a journal that replaced one moved aside:
-		// an output newer than its input, complete, of the right format,
-		// is one the old journal knew. (With a record of other content,
+		// outputs newer than their input, complete, of their format,
+		// are ones the old journal knew. (With a record of other content,
 		// the content changed, whatever the times say: cp -p can bring
 		// an older mtime.) Without a journal moved aside, a file under an
 		// output's name is not taken for one: it may be anything.
 		return trustOutput
-	case !current(rec, known, f, out):
+	case !p.current(rec, known, f, outs):
 		return newWork
-	case rec.State == journal.Done && p.outs.exists(out):
+	case rec.State == journal.Done && p.outs.allExist(outs):
 		return doneBefore
 	case rec.State == journal.Failed && !p.cfg.RetryFailed && !unreadableBefore(rec):
 		return failedBefore
 	case rec.State == journal.Submitted:
 		return resumeJob
+	case rec.Step > 0 && rec.State != journal.Done && rec.State != journal.Failed && p.kept(rec):
+		return resumeStep
 	}
 	return newWork
 }
 
 // current reports whether rec, if known, is about input f as it is now,
-// with output out: otherwise the input is new work.
-func current(rec journal.Record, known bool, f watcher.File, out string) bool {
-	return known && !rec.Changed(f.Size, f.ModTime) && rec.Output == out
+// made with this run's recipe into outputs outs: otherwise the input is new
+// work. A record from before recipes were recorded is taken as this
+// recipe's: its output names still tell a change of format.
+func (p *Pipeline) current(rec journal.Record, known bool, f watcher.File, outs []string) bool {
+	return known && !rec.Changed(f.Size, f.ModTime) && slices.Equal(rec.Outputs, outs) &&
+		(rec.Recipe == "" || rec.Recipe == p.cfg.Fingerprint)
 }
 
-// process is the main road: check, upload, submit, wait, download, write.
-// It returns the output's size, or an error marked with its stage.
+// forget drops what an earlier run left of an input that is new work: its
+// upload (its job, if any, is abandoned) and a step's kept result.
+func (p *Pipeline) forget(ctx context.Context, t *task, rec journal.Record) {
+	if rec.UploadKey != "" {
+		p.discard(ctx, t, rec.UploadKey)
+	}
+	if rec.Intermediate != "" {
+		p.keptDir.Remove(rec.Intermediate)
+	}
+}
+
+// process is the main road: check, then the recipe's steps. It returns the
+// outputs' size, or an error marked with its stage.
 func (p *Pipeline) process(ctx context.Context, t *task) (int64, error) {
 	if err := p.check(ctx, t); err != nil {
 		return 0, err
 	}
-	return p.send(ctx, t)
+	return p.steps(ctx, t, "")
 }
 
-// check validates the input locally and makes sure its output can be
-// written, before any quota is spent; then the input is journaled queued.
+// check validates the input locally for the recipe's first step and makes
+// sure its outputs can be written, before any quota is spent; then the
+// input is journaled queued.
 func (p *Pipeline) check(ctx context.Context, t *task) error {
-	if err := p.remote.Check(ctx, t.f.Path); err != nil {
+	if err := p.remote.Check(ctx, p.cfg.Recipe.Steps[0], t.f.Path); err != nil {
 		return at(StageCheck, err)
 	}
-	if err := p.outs.checkPath(t.out); err != nil {
-		return at(StageCheck, err)
+	for _, out := range t.outs {
+		if err := p.outs.checkPath(out); err != nil {
+			return at(StageCheck, err)
+		}
 	}
 	return at(StageWrite, p.put(t, journal.Queued))
 }
 
-// send uploads t's input, submits its job and sees it through. The upload
-// is journaled before the job is started, and the job before it is polled,
-// so a run stopped at any point leaves a record of both.
-func (p *Pipeline) send(ctx context.Context, t *task) (int64, error) {
-	up, err := p.upload(ctx, t)
-	if err != nil {
-		return 0, err
+// markDone journals t's input done and lets go of its kept result.
+func (p *Pipeline) markDone(t *task) error {
+	kept := t.rec.Intermediate
+	t.rec.Intermediate = ""
+	if err := p.put(t, journal.Done); err != nil {
+		return err
 	}
-	job, err := p.submit(ctx, t, up)
-	if err != nil {
-		return 0, err
-	}
-	return p.complete(ctx, t, job)
-}
-
-// upload stores the input where the API can fetch it.
-func (p *Pipeline) upload(ctx context.Context, t *task) (uploader.Upload, error) {
-	up, err := p.remote.Upload(ctx, t.f.Path)
-	if err != nil {
-		return up, at(StageUpload, err)
-	}
-	p.uploaded.Add(up.Size)
-	t.rec.UploadKey, t.rec.SHA256 = up.Key, up.SHA256
-	// The last moment to save the POST: an input deleted or rewritten
-	// while it was uploading is not what the person wants processed.
-	if err := stillThere(t.f); err != nil {
-		p.discardUpload(ctx, t)
-		return up, at(StageUpload, err)
-	}
-	return up, at(StageWrite, p.put(t, journal.Uploaded))
-}
-
-// submit starts the job on the upload: the POST, paid for.
-func (p *Pipeline) submit(ctx context.Context, t *task, up uploader.Upload) (uploader.Job, error) {
-	job, err := p.remote.Submit(ctx, up)
-	if err != nil {
-		p.discardUpload(ctx, t)
-		return job, at(StageSubmit, err)
-	}
-	t.rec.JobID, t.rec.StatusURL, t.rec.Op, t.rec.Submitted, t.rec.API = job.ID, job.StatusURL, job.Op, job.Submitted, job.API
-	return job, at(StageWrite, p.put(t, journal.Submitted))
-}
-
-// complete waits for t's job, downloads its result, writes it and journals
-// the input done. If the API no longer knows the job or its result has
-// expired (after a long stop, say), the input is submitted again, once
-// per content, and the log says so.
-func (p *Pipeline) complete(ctx context.Context, t *task, job uploader.Job) (int64, error) {
-	res, err := p.remote.Wait(ctx, job)
-	if errors.Is(err, uploader.ErrJobGone) {
-		return p.resubmit(ctx, t, err)
-	}
-	if err != nil {
-		p.endUpload(ctx, t, err)
-		return 0, at(StageProcess, err)
-	}
-	size, err := p.fetch(ctx, t, res)
-	if errors.Is(err, uploader.ErrResultGone) {
-		return p.resubmit(ctx, t, err)
-	}
-	p.endUpload(ctx, t, err)
-	if err != nil {
-		return 0, err
-	}
-	return size, at(StageWrite, p.put(t, journal.Done))
-}
-
-// fetch downloads the job's result and writes it under t's output name.
-func (p *Pipeline) fetch(ctx context.Context, t *task, res uploader.Result) (int64, error) {
-	tmp, size, err := p.download(ctx, res, t.out)
-	if tmp != nil {
-		defer tmp.remove()
-	}
-	if err != nil {
-		return 0, err
-	}
-	return size, p.write(t, tmp, size)
-}
-
-// download fetches the job's result into a temporary file beside output
-// out, and returns it (the caller removes it) with the result's size. A
-// failure of the disk is the error reported, not the download's.
-func (p *Pipeline) download(ctx context.Context, res uploader.Result, out string) (*tempFile, int64, error) {
-	final := osRel(out)
-	if err := p.outs.dir.MkdirAll(filepath.Dir(final), 0o777); err != nil {
-		return nil, 0, at(StageWrite, outputError(fmt.Errorf("create output folder: %w", err)))
-	}
-	tmp, err := createTemp(p.outs.dir, final)
-	if err != nil {
-		return nil, 0, at(StageWrite, outputError(fmt.Errorf("create temporary file: %w", err)))
-	}
-	n, err := p.remote.Download(ctx, res, tmp)
-	if tmp.werr != nil {
-		return tmp, 0, at(StageWrite, outputError(fmt.Errorf("write temporary file: %w", tmp.werr)))
-	}
-	if err != nil {
-		return tmp, 0, at(StageDownload, err)
-	}
-	size, err := tmp.size()
-	switch {
-	case err != nil:
-		return tmp, 0, at(StageWrite, outputError(err))
-	case size == 0:
-		return tmp, 0, at(StageDownload, errors.New("download: empty result"))
-	case n != size:
-		return tmp, 0, at(StageDownload, fmt.Errorf("download: result is %d bytes but %d were written", n, size))
-	}
-	p.downloaded.Add(size)
-	return tmp, size, nil
-}
-
-// write moves the downloaded result into place under t's output name: the
-// name never holds a partial result. The result's hash goes to the
-// journal record.
-func (p *Pipeline) write(t *task, tmp *tempFile, size int64) error {
-	var err error
-	if t.rec.OutputSHA256, err = tmp.hash(size); err != nil {
-		return at(StageWrite, outputError(fmt.Errorf("read temporary file: %w", err)))
-	}
-	if err := tmp.commit(size, p.log); err != nil {
-		return at(StageWrite, outputError(fmt.Errorf("write output: %w", err)))
-	}
-	// The skip rule trusts an output newer than its input. If the input
-	// changed while it was being processed, this result is of the old
-	// content: date it back so the new content is not skipped.
-	f := t.f
-	if fi, err := os.Stat(f.Path); err == nil && (!fi.ModTime().Equal(f.ModTime) || fi.Size() != f.Size) {
-		if err := p.outs.dir.Chtimes(osRel(t.out), f.ModTime, f.ModTime); err != nil {
-			p.log.Warn("could not date back output of changed input", "file", f.Rel, "error", err)
-		}
-		p.log.Info("input changed while being processed; it will be processed again", "file", f.Rel)
+	if kept != "" {
+		p.keptDir.Remove(kept)
 	}
 	return nil
 }
@@ -304,7 +221,7 @@ func (p *Pipeline) finish(ctx context.Context, t *task, n int64, err error) erro
 		p.done.Add(1)
 		p.lastDone.Store(&now)
 		p.lastSuccess.Store(&now)
-		p.log.Debug("done", "file", f.Rel, "output", t.out, "bytes", n)
+		p.log.Debug("done", "file", f.Rel, "outputs", t.outs, "bytes", n)
 		p.applyInputAction(f, true)
 		return nil
 	}
@@ -316,7 +233,7 @@ func (p *Pipeline) finish(ctx context.Context, t *task, n int64, err error) erro
 		return fmt.Errorf("%s: %s: %w", DisplayName(f.Rel), stage, err)
 	}
 	p.failMu.Lock()
-	p.failures = append(p.failures, Failure{Rel: f.Rel, Stage: stage, Err: err})
+	p.failures = append(p.failures, Failure{Rel: f.Rel, Stage: stage, StepInfo: stepInfo(t.rec), Err: err})
 	p.failMu.Unlock()
 	p.failed.Add(1)
 	p.lastDone.Store(&now)
@@ -328,16 +245,41 @@ func (p *Pipeline) finish(ctx context.Context, t *task, n int64, err error) erro
 	if t.rec.Rel == "" {
 		return nil // it could not even be named: nothing to record
 	}
-	t.rec.State = journal.Failed
+	kept := t.rec.Intermediate
+	t.rec.State, t.rec.Intermediate = journal.Failed, ""
 	t.rec.Failure = failureOf(stage, err, now)
 	if jerr := p.save(t.rec); jerr != nil {
 		return fmt.Errorf("%s: recording its failure: %w", DisplayName(f.Rel), jerr)
+	}
+	if kept != "" {
+		p.keptDir.Remove(kept)
 	}
 	if rerr := p.report.add(t.rec); rerr != nil {
 		p.log.Warn("could not write the failure report", "file", p.report.name, "error", rerr)
 	}
 	p.applyInputAction(f, false)
 	return nil
+}
+
+// skip counts f as skipped; reason, when given, is logged at debug level.
+func (p *Pipeline) skip(f watcher.File, reason string) {
+	p.active.Add(-1)
+	p.skipped.Add(1)
+	if reason != "" {
+		p.log.Debug("skipped", "file", f.Rel, "reason", reason)
+	}
+}
+
+// skipFailed skips an input that failed in an earlier run, saying so.
+func (p *Pipeline) skipFailed(t *task) {
+	p.failedEarlier.Add(1)
+	args := []any{"file", t.f.Rel}
+	if fl := t.rec.Failure; fl != nil {
+		args = append(args, "stage", fl.Stage, "error", fl.Message)
+	}
+	p.log.Info("skipped: failed in an earlier run (-retry-failed takes it again)", args...)
+	p.skip(t.f, "")
+	p.applyInputAction(t.f, false)
 }
 
 // haltFor stops taking new files because a quota the run may not exceed,
@@ -355,61 +297,10 @@ func (p *Pipeline) haltFor(err error) {
 	p.halt()
 }
 
-// skip counts f as skipped; reason, when given, is logged at debug level.
-func (p *Pipeline) skip(f watcher.File, out, reason string) {
-	p.active.Add(-1)
-	p.skipped.Add(1)
-	if reason != "" {
-		p.log.Debug("skipped", "file", f.Rel, "output", out, "reason", reason)
-	}
-}
-
-// skipFailed skips an input that failed in an earlier run, saying so.
-func (p *Pipeline) skipFailed(t *task) {
-	p.failedEarlier.Add(1)
-	args := []any{"file", t.f.Rel}
-	if fl := t.rec.Failure; fl != nil {
-		args = append(args, "stage", fl.Stage, "error", fl.Message)
-	}
-	p.log.Info("skipped: failed in an earlier run (-retry-failed takes it again)", args...)
-	p.skip(t.f, t.out, "")
-	p.applyInputAction(t.f, false)
-}
-
 // ---- Side roads ----
 
-// resume picks up a job an earlier run submitted: it is polled, not paid
-// for again.
-func (p *Pipeline) resume(ctx context.Context, t *task) (int64, error) {
-	p.resumed.Add(1)
-	r := t.rec
-	p.log.Info("resuming a job submitted by an earlier run", "file", t.f.Rel, "job", r.JobID, "submitted", r.Submitted.Format(time.RFC3339))
-	if size, sum, ok := p.writtenSince(t.out, r.Submitted); ok {
-		// The earlier run wrote the output but was stopped before noting it.
-		t.rec.OutputSHA256 = sum
-		p.discardUpload(ctx, t)
-		return size, at(StageWrite, p.put(t, journal.Done))
-	}
-	// A fresh deadline: the job may have been submitted long ago.
-	job := uploader.Job{ID: r.JobID, StatusURL: r.StatusURL, Op: r.Op, Submitted: p.cfg.Now(), API: r.API}
-	return p.complete(ctx, t, job)
-}
-
-// resubmit submits t's input again after its job or result went missing,
-// unless that was done for this content already.
-func (p *Pipeline) resubmit(ctx context.Context, t *task, why error) (int64, error) {
-	if t.rec.Resubmits >= maxResubmits {
-		p.discardUpload(ctx, t)
-		return 0, at(StageProcess, fmt.Errorf("job %s: %w; it was submitted again once already and is not submitted a third time", t.rec.JobID, why))
-	}
-	t.rec.Resubmits++
-	p.log.Warn("the API no longer knows the job or its result; submitting the file again, once", "file", t.f.Rel, "job", t.rec.JobID, "reason", why)
-	p.discardUpload(ctx, t) // its URL may have expired too: upload afresh
-	return p.send(ctx, t)
-}
-
-// maxResubmits is how many times one content is submitted again because
-// its job or result went missing.
+// maxResubmits is how many times one step of one content is submitted
+// again because its job or result went missing.
 const maxResubmits = 1
 
 // ---- Helpers of the way ----
@@ -420,7 +311,7 @@ func (p *Pipeline) put(t *task, st journal.State) error {
 	return p.save(t.rec)
 }
 
-// endUpload discards t's upload once the file has reached an end, unless
+// endUpload discards t's upload once the step has reached an end, unless
 // the run is being aborted while its job is in flight: the next run polls
 // that job, and the API may still fetch the input.
 func (p *Pipeline) endUpload(ctx context.Context, t *task, err error) {
@@ -457,23 +348,29 @@ func (p *Pipeline) discard(ctx context.Context, t *task, key string) bool {
 // also runs when the run is being aborted.
 const discardTimeout = 10 * time.Second
 
-// writtenSince reports whether output out exists as a regular file written
-// after since, with its size and hash.
-func (p *Pipeline) writtenSince(out string, since time.Time) (int64, string, bool) {
-	fl, err := p.outs.dir.Open(osRel(out))
-	if err != nil {
-		return 0, "", false
+// writtenSince reports whether every output in outs exists as a regular
+// file written after since, with their hashes and total size.
+func (p *Pipeline) writtenSince(outs []string, since time.Time) ([]string, int64, bool) {
+	sums := make([]string, len(outs))
+	var total int64
+	for i, out := range outs {
+		fl, err := p.outs.dir.Open(osRel(out))
+		if err != nil {
+			return nil, 0, false
+		}
+		fi, err := fl.Stat()
+		if err != nil || !fi.Mode().IsRegular() || fi.ModTime().Before(since) {
+			fl.Close()
+			return nil, 0, false
+		}
+		sums[i], err = sha256Hex(fl)
+		fl.Close()
+		if err != nil {
+			return nil, 0, false
+		}
+		total += fi.Size()
 	}
-	defer fl.Close()
-	fi, err := fl.Stat()
-	if err != nil || !fi.Mode().IsRegular() || fi.ModTime().Before(since) {
-		return 0, "", false
-	}
-	sum, err := sha256Hex(fl)
-	if err != nil {
-		return 0, "", false
-	}
-	return fi.Size(), sum, true
+	return sums, total, true
 }
 
 // errChangedWhileUploading ends a file that was rewritten while it was
@@ -482,7 +379,7 @@ func (p *Pipeline) writtenSince(out string, since time.Time) (int64, string, boo
 var errChangedWhileUploading = errors.New("the file changed while it was being uploaded")
 
 // stillThere checks, before a job is paid for, that f is still the file
-// that was uploaded.
+// that was taken.
 func stillThere(f watcher.File) error {
 	fi, err := os.Stat(f.Path)
 	switch {

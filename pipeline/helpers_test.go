@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"hotfolder/pipeline/journal"
+	"hotfolder/uploader"
 	"hotfolder/watcher"
 )
 
@@ -58,7 +59,7 @@ func (e *env) config(workers int) Config {
 	return Config{
 		In:      e.in,
 		Out:     e.out,
-		Ext:     "png",
+		Recipe:  recipeFor("png"),
 		Workers: workers,
 		Logger:  slog.New(slog.NewTextHandler(e.log, &slog.HandlerOptions{Level: slog.LevelDebug})),
 		Now:     clock,
@@ -173,4 +174,18 @@ func (e *env) journalStates() map[journal.State]int {
 		n[r.State]++
 	}
 	return n
+}
+
+// recipeFor is the recipe of one remove background step writing the
+// format of extension ext, as -format does.
+func recipeFor(ext string) uploader.Recipe {
+	format := map[string]string{"jpg": "jpeg"}[ext]
+	if format == "" {
+		format = ext
+	}
+	return uploader.Recipe{Steps: []uploader.Step{{
+		Op:               uploader.OpRemoveBackground,
+		RemoveBackground: &uploader.RemoveBackground{Mode: "cutout"},
+		Outputs:          []uploader.Rendition{{Format: format}},
+	}}}
 }

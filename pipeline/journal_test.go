@@ -90,7 +90,7 @@ func TestResumeSubmittedJobs(t *testing.T) {
 			t.Errorf("%s: its upload was deleted %d times, want once", f.Rel, r.discards["in/"+f.Path])
 		}
 		rec := e.journalRecords()[f.Rel]
-		if rec.State != journal.Done || rec.OutputSHA256 == "" || rec.UploadKey != "" {
+		if rec.State != journal.Done || len(rec.OutputSHA256s) != 1 || rec.OutputSHA256s[0] == "" || rec.UploadKey != "" {
 			t.Errorf("%s: %+v, want done with the output's hash and no upload left", f.Rel, rec)
 		}
 	}
@@ -242,7 +242,7 @@ func TestOutputWrittenBeforeCrash(t *testing.T) {
 	if err != nil || sum.Done != 1 {
 		t.Fatalf("run = %+v, %v", sum.Stats, err)
 	}
-	if rec := e.journalRecords()["a.jpg"]; rec.State != journal.Done || rec.OutputSHA256 == "" {
+	if rec := e.journalRecords()["a.jpg"]; rec.State != journal.Done || len(rec.OutputSHA256s) != 1 || rec.OutputSHA256s[0] == "" {
 		t.Errorf("record %+v, want done with the output's hash", rec)
 	}
 	if r.n("Discard") != 1 {

@@ -1,10 +1,13 @@
 package pipeline
 
 import (
+	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -14,6 +17,7 @@ import (
 	"unicode/utf8"
 
 	"hotfolder/uploader"
+	"hotfolder/watcher"
 )
 
 // defaultNameMax is the longest file name most file systems take (NAME_MAX).
@@ -110,9 +114,30 @@ func (o *outputs) claimed() int {
 	return len(o.byOutput)
 }
 
-// adoptable reports whether output rel is a complete image of the output
-// format, fit to be taken as done without its journal record: its content
-// (not its name) says it is of the format, and its structure is whole.
+// allAdoptable reports whether every output in outs is newer than input f
+// and fit to be taken as done without a journal record (see adoptable).
+func (o *outputs) allAdoptable(outs []string, f watcher.File) bool {
+	for _, out := range outs {
+		if !o.upToDate(out, f) || !o.adoptable(out) {
+			return false
+		}
+	}
+	return len(outs) > 0
+}
+
+// allExist reports whether every output in outs exists as a regular file.
+func (o *outputs) allExist(outs []string) bool {
+	for _, out := range outs {
+		if !o.exists(out) {
+			return false
+		}
+	}
+	return len(outs) > 0
+}
+
+// adoptable reports whether output rel is a complete file of its format,
+// fit to be taken as done without its journal record: its content (not its
+// name) says it is of the format, and its structure is whole.
 func (o *outputs) adoptable(rel string) bool {
 	var f *os.File
 	var err error
@@ -125,7 +150,7 @@ func (o *outputs) adoptable(rel string) bool {
 		return false
 	}
 	defer f.Close()
-	return completeImage(f, o.ext) == nil
+	return completeFile(f, strings.TrimPrefix(path.Ext(rel), ".")) == nil
 }
 
 // formatOfExt is the format Complete names for an output extension.
@@ -133,12 +158,27 @@ func formatOfExt(ext string) string {
 	switch ext {
 	case "jpg":
 		return "jpeg"
+	case "tif", "dng": // a DNG is a TIFF
+		return "tiff"
 	}
 	return ext // png, webp, psd
 }
 
-// completeImage checks that f is a whole image of the output format ext.
-func completeImage(f *os.File, ext string) error {
+// completeFile checks that f is a whole file of the output format ext: an
+// image by its structure, a JSON manifest or XMP packet by its syntax.
+func completeFile(f *os.File, ext string) error {
+	switch ext {
+	case "json":
+		if !json.Valid(readHead(f, maxSidecar)) {
+			return fmt.Errorf("%s is not a JSON document", f.Name())
+		}
+		return nil
+	case "xmp":
+		if !bytes.Contains(readHead(f, maxSidecar), []byte("<x:xmpmeta")) {
+			return fmt.Errorf("%s is not an XMP packet", f.Name())
+		}
+		return nil
+	}
 	format, err := uploader.Complete(f)
 	if err != nil {
 		return err
@@ -147,4 +187,72 @@ func completeImage(f *os.File, ext string) error {
 		return fmt.Errorf("%s holds %s, not %s", f.Name(), format, ext)
 	}
 	return nil
+}
+
+// maxSidecar bounds what is read of a JSON or XMP output to check it.
+const maxSidecar = 16 << 20
+
+// readHead reads at most n bytes of f from its start.
+func readHead(f *os.File, n int64) []byte {
+	b, _ := io.ReadAll(io.LimitReader(f, n))
+	return b
+}
+
+// outSpec is one of the outputs an input's recipe writes: the suffix its
+// name takes after the input's stem, and its extension.
+type outSpec struct{ suffix, ext string }
+
+// as is how the claims file tells the input's outputs apart.
+func (s outSpec) as() string { return s.suffix + "." + s.ext }
+
+// outputSpecs names the outputs the recipe's last step writes for an input
+// called name, one per rendition in order (the README's naming rule): the
+// first rendition of each extension has no suffix, a later one is named
+// after its size (-2048 for maxWidth or width 2048) or else its number
+// among that extension's renditions (-2, -3…); auto-crop writes one crop
+// per aspect ratio (-1x1, -4x5), in the input's own format.
+func outputSpecs(last uploader.Step, name string) []outSpec {
+	if last.Op == uploader.OpAutoCrop {
+		var specs []outSpec
+		for _, r := range last.AutoCrop.Ratios() {
+			specs = append(specs, outSpec{suffix: "-" + strings.ReplaceAll(r, ":", "x"), ext: cropExt(name)})
+		}
+		return specs
+	}
+	var specs []outSpec
+	seen := map[string]int{}
+	taken := map[string]bool{}
+	for _, r := range last.Outputs {
+		ext := r.Ext()
+		seen[ext]++
+		suffix := ""
+		if seen[ext] > 1 {
+			label := strconv.Itoa(seen[ext])
+			switch {
+			case r.MaxWidth > 0:
+				label = strconv.Itoa(r.MaxWidth)
+			case r.Width > 0:
+				label = strconv.Itoa(r.Width)
+			}
+			suffix = "-" + label
+		}
+		for k, s := 2, suffix; taken[suffix+"."+ext]; k++ {
+			suffix = s + "-" + strconv.Itoa(k)
+		}
+		taken[suffix+"."+ext] = true
+		specs = append(specs, outSpec{suffix: suffix, ext: ext})
+	}
+	return specs
+}
+
+// cropExt is the extension of auto-crop's crops of the input called name:
+// Adobe answers them in the input's format.
+func cropExt(name string) string {
+	switch strings.ToLower(path.Ext(name)) {
+	case ".png":
+		return "png"
+	case ".webp":
+		return "webp"
+	}
+	return "jpg"
 }

@@ -31,6 +31,11 @@ const claimsFile = "outputs.jsonl"
 type claimLine struct {
 	Output string `json:"output"` // slash-separated, relative to the output root
 	Input  string `json:"input"`  // slash-separated, relative to the input root
+	// As is which of the input's outputs this is: its suffix and
+	// extension, e.g. "-2048.jpg" (see outSpec). Lines written before an
+	// input could have several outputs have none: they are the plain one
+	// of their output's extension.
+	As string `json:"as,omitempty"`
 
 	// File names are bytes, and JSON turns bytes that are not UTF-8 into
 	// U+FFFD: a name that is not valid UTF-8 is kept exactly here
@@ -82,7 +87,6 @@ func (c claimLine) exact() claimLine {
 type outputs struct {
 	root     string   // output root
 	dir      *os.Root // the output root, opened: outputs are written and read through it; nil in a dry run
-	ext      string   // output extension, without the dot
 	reserved string   // folded path of the state folder relative to root; "" when it is outside
 	nameMax  int      // the longest file name, in bytes, the output folder's file system takes
 	log      *slog.Logger
@@ -90,8 +94,8 @@ type outputs struct {
 	mu       sync.Mutex
 	f        *os.File          // the claims file, opened for appending; nil when dry
 	dry      bool              // a dry run: claims are made in memory only
-	byInput  map[string]string // input → its output with this run's extension
-	byOutput map[string]string // fold(output) → input, for every claim of any extension
+	byInput  map[string]string // claimKey(input, spec) → the output claimed for it
+	byOutput map[string]string // fold(output) → input, for every claim
 }
 
 // fold is the key under which output names are compared: two names that
@@ -102,10 +106,9 @@ func fold(rel string) string { return strings.ToLower(rel) }
 // it against a second hotfolder using the same state folder, and loads it.
 // A last line cut short by a crash is dropped with a warning; other
 // malformed lines are skipped with a warning.
-func openOutputs(root, state, ext string, log *slog.Logger) (*outputs, error) {
+func openOutputs(root, state string, log *slog.Logger) (*outputs, error) {
 	o := &outputs{
 		root:     root,
-		ext:      ext,
 		log:      log,
 		nameMax:  nameMax(root),
 		byInput:  make(map[string]string),
@@ -139,8 +142,8 @@ func openOutputs(root, state, ext string, log *slog.Logger) (*outputs, error) {
 
 // readOutputs loads the claims file, if there is one, for a dry run: no
 // file is created, locked or repaired, and new claims stay in memory.
-func readOutputs(root, state, ext string, log *slog.Logger) (*outputs, error) {
-	o := &outputs{root: root, ext: ext, log: log, dry: true, nameMax: nameMax(root),
+func readOutputs(root, state string, log *slog.Logger) (*outputs, error) {
+	o := &outputs{root: root, log: log, dry: true, nameMax: nameMax(root),
 		byInput: make(map[string]string), byOutput: make(map[string]string)}
 	if rel, err := filepath.Rel(root, state); err == nil && filepath.IsLocal(rel) {
 		o.reserved = fold(filepath.ToSlash(rel))
@@ -226,10 +229,19 @@ func (o *outputs) add(c claimLine) {
 		return
 	}
 	o.byOutput[key] = c.Input
-	if _, ok := o.byInput[c.Input]; !ok && strings.EqualFold(path.Ext(c.Output), "."+o.ext) {
-		o.byInput[c.Input] = c.Output
+	as := c.As
+	if as == "" {
+		as = strings.ToLower(path.Ext(c.Output))
+	}
+	if k := claimKey(c.Input, as); o.byInput[k] == "" {
+		o.byInput[k] = c.Output
 	}
 }
+
+// claimKey is the byInput key of input in's output as (suffix and
+// extension): an input keeps the first name it claimed for each of its
+// outputs, and changing -format or the renditions claims new ones.
+func claimKey(in, as string) string { return in + "\x00" + strings.ToLower(as) }
 
 // validRel reports whether rel is a clean, slash-separated path inside its
 // root.
@@ -248,62 +260,84 @@ func (o *outputs) isReserved(rel string) bool {
 	return k == o.reserved || strings.HasPrefix(k, o.reserved+"/")
 }
 
-// claim returns the output name of input in (both slash-separated and
-// relative to their roots), claiming one if the input has none yet: the
-// first of <stem>.<ext>, <name>.<ext>, <name>-2.<ext>, <name>-3.<ext>, …
-// that no other input has claimed, compared without regard to case. A new
-// claim is appended to the claims file and synced before claim returns.
-func (o *outputs) claim(in string) (string, error) {
+// claim returns the names of input in's outputs, one per spec (all
+// slash-separated and relative to their roots), claiming those the input
+// has none for yet: for the spec (suffix, ext), the first of
+// <stem><suffix>.<ext>, <name><suffix>.<ext>, <name><suffix>-2.<ext>, …
+// that no other input has claimed, compared without regard to case. New
+// claims are appended to the claims file and synced, together, before
+// claim returns.
+func (o *outputs) claim(in string, specs []outSpec) ([]string, error) {
 	if !validRel(in) {
-		return "", fmt.Errorf("input path %q is not relative to the input folder", in)
+		return nil, fmt.Errorf("input path %q is not relative to the input folder", in)
 	}
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if out, ok := o.byInput[in]; ok {
-		return out, nil
-	}
 	dir, base := path.Split(in)
 	if dir != "" && o.isReserved(strings.TrimSuffix(dir, "/")) {
-		return "", errors.New("its output would be inside the state folder")
+		return nil, errors.New("its output would be inside the state folder")
 	}
+	outs := make([]string, len(specs))
+	var fresh []claimLine
+	for i, sp := range specs {
+		if out := o.byInput[claimKey(in, sp.as())]; out != "" {
+			outs[i] = out
+			continue
+		}
+		out := o.freeName(dir, base, sp)
+		o.byOutput[fold(out)] = in
+		o.byInput[claimKey(in, sp.as())] = out
+		outs[i] = out
+		c := claimLine{Output: out, Input: in}
+		if sp.suffix != "" { // the plain output of an extension says so by its name
+			c.As = sp.as()
+		}
+		fresh = append(fresh, c)
+	}
+	if err := o.append(fresh); err != nil {
+		return nil, err
+	}
+	return outs, nil
+}
+
+// freeName is the first name of the spec's output of input base (in folder
+// dir) that no input has claimed (see claim). Called with o.mu held.
+func (o *outputs) freeName(dir, base string, sp outSpec) string {
 	ext := path.Ext(base)
 	stem := strings.TrimSuffix(base, ext)
 	for i := 0; ; i++ {
 		var name string
 		switch {
 		case i == 0 && (stem == "" || ext == ""):
-			continue // <stem>.<ext> would be <name>.<ext> or a hidden name: go on to that
+			continue // <stem>… would be <name>… or a hidden name: go on to that
 		case i == 0:
-			name = stem + "." + o.ext
+			name = stem + sp.suffix + "." + sp.ext
 		case i == 1:
-			name = base + "." + o.ext
+			name = base + sp.suffix + "." + sp.ext
 		default:
-			name = base + "-" + strconv.Itoa(i) + "." + o.ext
+			name = base + sp.suffix + "-" + strconv.Itoa(i) + "." + sp.ext
 		}
-		out := dir + fitName(name, o.ext, o.nameMax)
-		if _, taken := o.byOutput[fold(out)]; taken || o.isReserved(out) {
-			continue
+		out := dir + fitName(name, sp.ext, o.nameMax)
+		if _, taken := o.byOutput[fold(out)]; !taken && !o.isReserved(out) {
+			return out
 		}
-		if err := o.append(claimLine{Output: out, Input: in}); err != nil {
-			return "", err
-		}
-		o.byOutput[fold(out)] = in
-		o.byInput[in] = out
-		return out, nil
 	}
 }
 
-// append writes one claim to the claims file and syncs it, so the claim is
-// on disk before any output is written under its name. Called with o.mu held.
-func (o *outputs) append(c claimLine) error {
-	if o.dry {
+// append writes claims to the claims file and syncs it, so the claims are
+// on disk before any output is written under their names. Called with o.mu
+// held.
+func (o *outputs) append(cs []claimLine) error {
+	if o.dry || len(cs) == 0 {
 		return nil
 	}
 	var buf bytes.Buffer
 	enc := json.NewEncoder(&buf) // Encode adds the newline
 	enc.SetEscapeHTML(false)
-	if err := enc.Encode(c.lossless()); err != nil {
-		return err
+	for _, c := range cs {
+		if err := enc.Encode(c.lossless()); err != nil {
+			return err
+		}
 	}
 	if _, err := o.f.Write(buf.Bytes()); err != nil {
 		return stateError(fmt.Errorf("write claims file: %w", err))

@@ -43,7 +43,7 @@ func TestOutputNames(t *testing.T) {
 				files = append(files, e.input(rel, time.Hour))
 			}
 			cfg := e.config(4) // several workers: names must still follow the source's order
-			cfg.Ext = tc.ext
+			cfg.Recipe = recipeFor(tc.ext)
 			sum, err := e.run(cfg, &fakeSource{files: files}, &fakeRemote{})
 			if err != nil || sum.Done != int64(len(files)) {
 				t.Fatalf("Run = %+v, %v", sum.Stats, err)
@@ -122,7 +122,7 @@ func TestClaimsFormatChange(t *testing.T) {
 	// As JPEG each input claims a new name by the same rule, in this run's
 	// order; A.jpg clashes with a.jpg and a.jpg.jpg regardless of case.
 	cfg := e.config(1)
-	cfg.Ext = "jpg"
+	cfg.Recipe = recipeFor("jpg")
 	c := e.input("A.jpg", time.Hour)
 	if _, err := e.run(cfg, &fakeSource{files: []watcher.File{b, a, c}}, &fakeRemote{}); err != nil {
 		t.Fatal(err)

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -36,16 +35,17 @@ type Source interface {
 // only the one file. Errors may carry a Hint() string method
 // (uploader.Hint), which is logged.
 type Remote interface {
-	// Check validates the input locally (type, size, dimensions); it sends
-	// no request.
-	Check(ctx context.Context, path string) error
-	// Upload stores the input where the API can fetch it.
+	// Check validates the input locally for step (type, size,
+	// dimensions); it sends no request.
+	Check(ctx context.Context, step uploader.Step, path string) error
+	// Upload stores a file where the API can fetch it.
 	Upload(ctx context.Context, path string) (uploader.Upload, error)
-	// Submit starts a job on an uploaded input.
-	Submit(ctx context.Context, up uploader.Upload) (uploader.Job, error)
-	// Wait polls the job until it has succeeded (returning its result) or
-	// failed.
-	Wait(ctx context.Context, job uploader.Job) (uploader.Result, error)
+	// Submit starts step's job on the input at URL src: an upload's, or
+	// the hosted result of the step before.
+	Submit(ctx context.Context, step uploader.Step, src string) (uploader.Job, error)
+	// Wait polls the job until it has succeeded (returning its results,
+	// one per output of the step, in order) or failed.
+	Wait(ctx context.Context, job uploader.Job) ([]uploader.Result, error)
 	// Download writes the result to w from offset 0 and returns its size.
 	// Before a retry it seeks w back to 0 and writes the result again; the
 	// result is taken to end where the last write ended, and that must equal
@@ -75,11 +75,16 @@ type Quota interface {
 
 // Config configures a [Pipeline].
 type Config struct {
-	In, Out string          // absolute input root and output root
-	State   string          // state folder, holding the journal and claims file; default Out/.hotfolder
-	Ext     string          // output extension without the dot: png, jpg, webp, psd
-	Workers int             // files processed at once (>= 1)
-	Stop    <-chan struct{} // closed to stop taking new files and let taken ones finish; nil = never
+	In, Out string // absolute input root and output root
+	State   string // state folder, holding the journal and claims file; default Out/.hotfolder
+	// Recipe is what every input goes through (uploader.Recipe, normalized):
+	// its steps in order, the last one's renditions the outputs.
+	// Fingerprint is its uploader.Recipe.Fingerprint: a done input whose
+	// record has another is new work.
+	Recipe      uploader.Recipe
+	Fingerprint string
+	Workers     int             // files processed at once (>= 1)
+	Stop        <-chan struct{} // closed to stop taking new files and let taken ones finish; nil = never
 
 	RetryFailed bool // take inputs that failed in an earlier run again; by default they are skipped
 	KeepUploads bool // leave uploaded inputs in storage once their job is over; by default they are deleted
@@ -104,14 +109,15 @@ type Config struct {
 // then [Pipeline.Close]. [Pipeline.Stats] may be called from any goroutine
 // at any time. The zero value is not usable.
 type Pipeline struct {
-	cfg    Config
-	src    Source
-	remote Remote
-	log    *slog.Logger
-	outs   *outputs
-	j      *journal.Journal
-	report *failureReport
-	ran    atomic.Bool
+	cfg     Config
+	src     Source
+	remote  Remote
+	log     *slog.Logger
+	outs    *outputs
+	j       *journal.Journal
+	report  *failureReport
+	keptDir *os.Root // the folder of kept intermediate results (stepsDir)
+	ran     atomic.Bool
 	// adopt: the journal was moved aside, so outputs it no longer knows
 	// of may be taken as done (see movedAside).
 	adopt bool
@@ -151,28 +157,53 @@ type Pipeline struct {
 // temporary files a killed run left in the output folder. Errors about
 // folders that cannot be written have a Fatal() method and a Hint().
 func New(cfg Config, src Source, remote Remote) (*Pipeline, error) {
-	switch {
-	case src == nil || remote == nil:
+	if src == nil || remote == nil {
 		return nil, errors.New("pipeline: source and remote are required")
+	}
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	if err := os.MkdirAll(cfg.Out, 0o777); err != nil {
+		return nil, &fatalError{err: fmt.Errorf("create output folder: %w", err), hint: outHint}
+	}
+	if err := checkWritable(cfg.Out); err != nil {
+		return nil, &fatalError{err: fmt.Errorf("output folder is not writable: %w", err), hint: outHint}
+	}
+	p := &Pipeline{
+		cfg: cfg, src: src, remote: remote, log: cfg.Logger,
+		busy: make(map[string]bool), wake: make(chan struct{}, 1), stop: make(chan struct{}),
+	}
+	if err := p.openState(); err != nil {
+		return nil, err
+	}
+	removeStale(cfg.Out, cfg.State, cfg.Logger)
+	p.restoreQuota()
+	return p, nil
+}
+
+// withDefaults checks cfg and fills in its defaults.
+func (cfg Config) withDefaults() (Config, error) {
+	switch {
 	case !filepath.IsAbs(cfg.In) || !filepath.IsAbs(cfg.Out):
-		return nil, fmt.Errorf("pipeline: input and output folders must be absolute paths (got %q, %q)", cfg.In, cfg.Out)
-	case cfg.Ext == "" || strings.ContainsAny(cfg.Ext, `./\`):
-		return nil, fmt.Errorf("pipeline: bad output extension %q", cfg.Ext)
+		return cfg, fmt.Errorf("pipeline: input and output folders must be absolute paths (got %q, %q)", cfg.In, cfg.Out)
+	case len(cfg.Recipe.Steps) == 0:
+		return cfg, errors.New("pipeline: the recipe has no step")
 	case cfg.Workers < 1:
-		return nil, fmt.Errorf("pipeline: workers must be at least 1, got %d", cfg.Workers)
+		return cfg, fmt.Errorf("pipeline: workers must be at least 1, got %d", cfg.Workers)
 	}
 	cfg.In, cfg.Out = filepath.Clean(cfg.In), filepath.Clean(cfg.Out)
 	// Out may sit inside In (the watcher is told to exclude it), but not be
 	// In itself: results would be taken for new inputs, at a price.
 	if cfg.Out == cfg.In {
-		return nil, fmt.Errorf("pipeline: output folder %s must not be the input folder itself", cfg.Out)
+		return cfg, fmt.Errorf("pipeline: output folder %s must not be the input folder itself", cfg.Out)
 	}
 	if cfg.State == "" {
 		cfg.State = StateDir(cfg.Out)
 	}
 	state, err := filepath.Abs(cfg.State)
 	if err != nil {
-		return nil, fmt.Errorf("pipeline: state folder: %w", err)
+		return cfg, fmt.Errorf("pipeline: state folder: %w", err)
 	}
 	cfg.State = state
 	if cfg.Logger == nil {
@@ -181,50 +212,74 @@ func New(cfg Config, src Source, remote Remote) (*Pipeline, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
+	return cfg, nil
+}
 
-	if err := os.MkdirAll(cfg.Out, 0o777); err != nil {
-		return nil, &fatalError{err: fmt.Errorf("create output folder: %w", err), hint: outHint}
-	}
-	if err := checkWritable(cfg.Out); err != nil {
-		return nil, &fatalError{err: fmt.Errorf("output folder is not writable: %w", err), hint: outHint}
-	}
+// openState opens what the pipeline keeps in the state folder, in order:
+// the claims file (whose lock keeps a second hotfolder out), the owner mark
+// of the output folder, the journal, the failure report and the folder of
+// intermediate results. On an error, what was opened is closed again.
+func (p *Pipeline) openState() (err error) {
+	cfg := p.cfg
 	if err := os.MkdirAll(cfg.State, 0o777); err != nil {
-		return nil, stateError(fmt.Errorf("create state folder: %w", err))
+		return stateError(fmt.Errorf("create state folder: %w", err))
 	}
-	outs, err := openOutputs(cfg.Out, cfg.State, cfg.Ext, cfg.Logger)
-	if err != nil {
-		return nil, err
+	defer func() {
+		if err != nil {
+			p.closeState()
+		}
+	}()
+	if p.outs, err = openOutputs(cfg.Out, cfg.State, cfg.Logger); err != nil {
+		return err
 	}
 	if err := claimOutputFolder(cfg.Out, cfg.State, false, cfg.Logger); err != nil {
-		outs.close()
-		return nil, err
+		return err
 	}
 	jpath := filepath.Join(cfg.State, JournalFile)
-	adopt := movedAside(jpath, outs)
+	p.adopt = movedAside(jpath, p.outs)
 	// A generous lock timeout: a hotfolder status reading the journal
 	// holds it for a moment.
-	j, err := journal.Open(jpath, journal.Options{Now: cfg.Now, Timeout: 2 * time.Second})
-	if err != nil {
-		outs.close()
-		return nil, err
+	if p.j, err = journal.Open(jpath, journal.Options{Now: cfg.Now, Timeout: 2 * time.Second}); err != nil {
+		return err
 	}
-	if adopt {
+	if p.adopt {
 		cfg.Logger.Info("a new journal beside earlier output claims (the journal was moved aside): " +
 			"outputs that are complete images newer than their inputs are taken as done")
 	}
-	report, err := openFailureReport(filepath.Join(cfg.State, FailureReportFile))
-	if err != nil {
-		j.Close()
-		outs.close()
-		return nil, stateError(err)
+	if p.report, err = openFailureReport(filepath.Join(cfg.State, FailureReportFile)); err != nil {
+		return stateError(err)
 	}
-	removeStale(cfg.Out, cfg.State, cfg.Logger)
-	p := &Pipeline{
-		cfg: cfg, src: src, remote: remote, log: cfg.Logger, outs: outs, j: j, report: report, adopt: adopt,
-		busy: make(map[string]bool), wake: make(chan struct{}, 1), stop: make(chan struct{}),
+	steps := filepath.Join(cfg.State, stepsDir)
+	if err := os.MkdirAll(steps, 0o777); err != nil {
+		return stateError(fmt.Errorf("create the folder of intermediate results: %w", err))
 	}
-	p.restoreQuota()
-	return p, nil
+	if p.keptDir, err = os.OpenRoot(steps); err != nil {
+		return stateError(fmt.Errorf("open the folder of intermediate results: %w", err))
+	}
+	removeStale(steps, "", cfg.Logger)
+	return nil
+}
+
+// stepsDir is the folder, in the state folder, of the results of a
+// recipe's steps before the last: each kept until its input is done.
+const stepsDir = "steps"
+
+// closeState closes what openState opened.
+func (p *Pipeline) closeState() error {
+	var errs []error
+	if p.keptDir != nil {
+		errs = append(errs, p.keptDir.Close())
+	}
+	if p.report != nil {
+		errs = append(errs, p.report.close())
+	}
+	if p.j != nil {
+		errs = append(errs, p.j.Close())
+	}
+	if p.outs != nil {
+		errs = append(errs, p.outs.close())
+	}
+	return errors.Join(errs...)
 }
 
 // restoreQuota hands the last run's POST grants to the Quota and journals
@@ -272,7 +327,7 @@ func (p *Pipeline) Close() error {
 	if p.cfg.Quota != nil {
 		p.cfg.Quota.OnGrant(nil)
 	}
-	return errors.Join(p.j.Close(), p.outs.close(), p.report.close())
+	return p.closeState()
 }
 
 // Stats returns the counters now. Each field is read atomically, but not

@@ -711,7 +711,7 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}{
 		{"relative out", func(c *Config) { c.Out = "out" }},
 		{"no workers", func(c *Config) { c.Workers = 0 }},
-		{"dotted ext", func(c *Config) { c.Ext = ".png" }},
+		{"no step", func(c *Config) { c.Recipe = uploader.Recipe{} }},
 		{"out is in", func(c *Config) { c.Out = c.In }},
 	}
 	for _, tc := range tests {

@@ -11,13 +11,15 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"hotfolder/pipeline/journal"
+	"hotfolder/ratelimit"
+	"hotfolder/uploader"
 	"hotfolder/watcher"
 )
 
 // What a dry run would do with an input.
 const (
-	PlanProcess    = "process"    // check, upload and submit: one POST
-	PlanResume     = "resume"     // poll the job an earlier run submitted: no POST
+	PlanProcess    = "process"    // check, then every step of the recipe: a POST each
+	PlanResume     = "resume"     // go on where an earlier run stopped: the POSTs of the steps left
 	PlanDone       = "done"       // done in an earlier run, or its output is up to date: skipped
 	PlanFailed     = "failed"     // failed in an earlier run: skipped (RetryFailed takes it again)
 	PlanRejected   = "rejected"   // fails the local check: no POST
@@ -26,16 +28,18 @@ const (
 
 // Planned is one input as a dry run sees it.
 type Planned struct {
-	Rel    string // input, relative to In
-	Output string // output, relative to Out
-	Action string // one of the Plan… constants
-	Reason string // why, for PlanFailed, PlanRejected and PlanUnnameable
+	Rel     string   // input, relative to In
+	Outputs []string // outputs, relative to Out
+	Action  string   // one of the Plan… constants
+	Reason  string   // why, for PlanFailed, PlanRejected and PlanUnnameable
+	Step    int      // for PlanResume: the step (0-based) it goes on at
+	Poll    bool     // for PlanResume: that step's job is in flight, paid for: it is polled
 }
 
 // Plan is what a run would do: every input found, in the order found.
 type Plan struct {
 	Files []Planned
-	Posts int // POSTs the run would spend: one per input to process
+	Posts map[ratelimit.Bucket]int // POSTs the run would spend, by quota bucket
 }
 
 // DryRun finds the inputs src hands on and says what a run with cfg would
@@ -43,15 +47,15 @@ type Plan struct {
 // the journal are only read (a run that holds the journal must stop
 // first), and names new inputs would claim are worked out in memory. check
 // is the local validation; it must send nothing.
-func DryRun(ctx context.Context, cfg Config, src Source, check func(ctx context.Context, path string) error) (Plan, error) {
-	var plan Plan
+func DryRun(ctx context.Context, cfg Config, src Source, check func(ctx context.Context, step uploader.Step, path string) error) (Plan, error) {
+	plan := Plan{Posts: map[ratelimit.Bucket]int{}}
 	if cfg.State == "" {
 		cfg.State = StateDir(cfg.Out)
 	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	outs, err := readOutputs(filepath.Clean(cfg.Out), cfg.State, cfg.Ext, cfg.Logger)
+	outs, err := readOutputs(filepath.Clean(cfg.Out), cfg.State, cfg.Logger)
 	if err != nil {
 		return plan, err
 	}
@@ -83,9 +87,7 @@ func DryRun(ctx context.Context, cfg Config, src Source, check func(ctx context.
 			if err != nil {
 				return err
 			}
-			if pl.Action == PlanProcess {
-				plan.Posts++
-			}
+			p.count(pl, plan.Posts)
 			plan.Files = append(plan.Files, pl)
 		}
 		return nil
@@ -93,15 +95,34 @@ func DryRun(ctx context.Context, cfg Config, src Source, check func(ctx context.
 	return plan, g.Wait()
 }
 
+// count adds what pl would spend to posts.
+func (p *Pipeline) count(pl Planned, posts map[ratelimit.Bucket]int) {
+	from := 0
+	switch pl.Action {
+	case PlanResume:
+		from = pl.Step
+		if pl.Poll {
+			from++
+		}
+	case PlanProcess:
+	default:
+		return
+	}
+	for _, step := range p.cfg.Recipe.Steps[from:] {
+		post, _ := step.Buckets()
+		posts[post]++
+	}
+}
+
 // plan decides f's fate as handle would, without acting on it.
-func (p *Pipeline) plan(ctx context.Context, j *journal.Journal, f watcher.File, check func(context.Context, string) error) (Planned, error) {
+func (p *Pipeline) plan(ctx context.Context, j *journal.Journal, f watcher.File, check func(context.Context, uploader.Step, string) error) (Planned, error) {
 	pl := Planned{Rel: f.Rel}
-	out, err := p.outs.claim(f.Rel)
+	outs, err := p.outs.claim(f.Rel, p.specs(f.Rel))
 	if err != nil {
 		pl.Action, pl.Reason = PlanUnnameable, err.Error()
 		return pl, nil
 	}
-	pl.Output = out
+	pl.Outputs = outs
 	var (
 		rec   journal.Record
 		known bool
@@ -111,7 +132,7 @@ func (p *Pipeline) plan(ctx context.Context, j *journal.Journal, f watcher.File,
 			return pl, err
 		}
 	}
-	switch p.decide(f, out, rec, known) {
+	switch p.decide(f, outs, rec, known) {
 	case trustOutput, doneBefore:
 		pl.Action = PlanDone
 	case failedBefore:
@@ -120,10 +141,13 @@ func (p *Pipeline) plan(ctx context.Context, j *journal.Journal, f watcher.File,
 			pl.Reason = fmt.Sprintf("%s: %s", rec.Failure.Stage, rec.Failure.Message)
 		}
 	case resumeJob:
-		pl.Action = PlanResume
+		// The job in flight is paid for: the steps after it are left.
+		pl.Action, pl.Step, pl.Poll = PlanResume, rec.Step, true
+	case resumeStep:
+		pl.Action, pl.Step = PlanResume, rec.Step
 	default:
 		pl.Action = PlanProcess
-		if err := check(ctx, f.Path); err != nil {
+		if err := check(ctx, p.cfg.Recipe.Steps[0], f.Path); err != nil {
 			pl.Action, pl.Reason = PlanRejected, err.Error()
 		}
 	}

@@ -6,10 +6,12 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
+	"hotfolder/ratelimit"
 	"hotfolder/uploader"
 	"hotfolder/watcher"
 )
@@ -33,7 +35,7 @@ func TestDryRun(t *testing.T) {
 
 	state := filepath.Join(e.out, ".hotfolder")
 	before := snapshot(t, state)
-	check := func(_ context.Context, path string) error {
+	check := func(_ context.Context, _ uploader.Step, path string) error {
 		if strings.HasSuffix(path, "bad.jpg") {
 			return errors.New("validate: the file is empty")
 		}
@@ -45,24 +47,26 @@ func TestDryRun(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := []Planned{
-		{Rel: "done.jpg", Output: "done.png", Action: PlanDone},
-		{Rel: "failed.jpg", Output: "failed.png", Action: PlanFailed, Reason: "submit: submit: HTTP 400: bad input"},
-		{Rel: "inflight.jpg", Output: "inflight.png", Action: PlanResume},
-		{Rel: "new.jpg", Output: "new.png", Action: PlanProcess},
-		{Rel: "bad.jpg", Output: "bad.png", Action: PlanRejected, Reason: "validate: the file is empty"},
-		{Rel: "done.png", Output: "done.png.png", Action: PlanProcess},
+		{Rel: "done.jpg", Outputs: []string{"done.png"}, Action: PlanDone},
+		{Rel: "failed.jpg", Outputs: []string{"failed.png"}, Action: PlanFailed, Reason: "submit: submit: HTTP 400: bad input"},
+		{Rel: "inflight.jpg", Outputs: []string{"inflight.png"}, Action: PlanResume, Poll: true},
+		{Rel: "new.jpg", Outputs: []string{"new.png"}, Action: PlanProcess},
+		{Rel: "bad.jpg", Outputs: []string{"bad.png"}, Action: PlanRejected, Reason: "validate: the file is empty"},
+		{Rel: "done.png", Outputs: []string{"done.png.png"}, Action: PlanProcess},
 	}
 	if len(plan.Files) != len(want) {
 		t.Fatalf("plan %+v, want %+v", plan.Files, want)
 	}
 	for i, w := range want {
-		if got := plan.Files[i]; got.Rel != w.Rel || got.Output != w.Output || got.Action != w.Action ||
+		if got := plan.Files[i]; got.Rel != w.Rel || !slices.Equal(got.Outputs, w.Outputs) || got.Action != w.Action || got.Step != w.Step || got.Poll != w.Poll ||
 			(w.Reason != "" && !strings.Contains(got.Reason, strings.SplitN(w.Reason, ":", 2)[0])) {
 			t.Errorf("file %d: %+v, want %+v", i, got, w)
 		}
 	}
-	if plan.Posts != 2 {
-		t.Errorf("Posts = %d, want 2", plan.Posts)
+	// Two to process; the job in flight is paid for already, and it was
+	// the only step.
+	if got := plan.Posts; len(got) != 1 || got[ratelimit.RemoveBackgroundPost] != 2 {
+		t.Errorf("Posts = %v, want 2 on remove-background.post", got)
 	}
 	if after := snapshot(t, state); after != before {
 		t.Errorf("the state folder changed in a dry run:\nbefore %s\nafter  %s", before, after)

@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"path"
 	"slices"
 
 	"hotfolder/uploader"
@@ -115,7 +116,7 @@ func (p *Pipeline) work(ctx context.Context, tasks <-chan watcher.File) error {
 		if t.err != nil {
 			err = p.finish(ctx, &task{f: t.f}, 0, at(claimStage(t.err), t.err))
 		} else {
-			err = p.handle(ctx, t.f, t.out)
+			err = p.handle(ctx, t.f, t.outs)
 		}
 		p.release(t.f.Rel)
 		if err != nil {
@@ -124,12 +125,18 @@ func (p *Pipeline) work(ctx context.Context, tasks <-chan watcher.File) error {
 	}
 }
 
-// taken is a file a worker has taken, with its claimed output name or the
-// reason it could not get one.
+// taken is a file a worker has taken, with its claimed output names or
+// the reason it could not get them.
 type taken struct {
-	f   watcher.File
-	out string
-	err error
+	f    watcher.File
+	outs []string
+	err  error
+}
+
+// specs are the outputs the recipe writes for input rel.
+func (p *Pipeline) specs(rel string) []outSpec {
+	steps := p.cfg.Recipe.Steps
+	return outputSpecs(steps[len(steps)-1], path.Base(rel))
 }
 
 // claimStage names the stage of a failure to claim an output name: a state
@@ -160,6 +167,6 @@ func (p *Pipeline) take(ctx context.Context, tasks <-chan watcher.File) (t taken
 		}
 	}
 	p.active.Add(1)
-	t.out, t.err = p.outs.claim(t.f.Rel)
+	t.outs, t.err = p.outs.claim(t.f.Rel, p.specs(t.f.Rel))
 	return t, true, nil
 }

@@ -140,7 +140,6 @@ func runQuota(b *testing.B, qc quotaCase) {
 		ClientID: id, ClientSecret: secret,
 		IMSURL: emu.IMSURL(), ImageAPIURL: emu.ImageAPIURL(), PhotoshopAPIURL: emu.PhotoshopAPIURL(),
 		HTTPClient: hc, Storage: emulator.NewStore(emu.StorageURL(), hc), Limiter: limiter,
-		RemoveBackground: uploader.RemoveBackground{MediaType: "image/png"},
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -150,7 +149,9 @@ func runQuota(b *testing.B, qc quotaCase) {
 		b.Fatal(err)
 	}
 	workers := pipeline.WorkersFor(limiter.Interval(ratelimit.RemoveBackgroundPost)) // the command's default
-	p, err := pipeline.New(pipeline.Config{In: in, Out: out, Ext: "png", Workers: workers,
+	recipe := uploader.Recipe{Steps: []uploader.Step{{Op: uploader.OpRemoveBackground,
+		RemoveBackground: &uploader.RemoveBackground{Mode: "cutout"}, Outputs: []uploader.Rendition{{Format: "png"}}}}}
+	p, err := pipeline.New(pipeline.Config{In: in, Out: out, Recipe: recipe, Workers: workers,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, w, client)
 	if err != nil {
 		b.Fatal(err)

@@ -35,7 +35,8 @@ func (s Stats) Finished() int64 { return s.Skipped + s.Done + s.Failed }
 type Failure struct {
 	Rel   string // input path relative to -in
 	Stage Stage  // where it failed
-	Err   error  // what went wrong; may carry a Hint() string method
+	StepInfo
+	Err error // what went wrong; may carry a Hint() string method
 }
 
 // Summary is the outcome of a run.

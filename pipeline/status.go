@@ -34,8 +34,10 @@ type Status struct {
 
 // StatusFailure is one failed input.
 type StatusFailure struct {
-	Input      string    `json:"input"`
-	Stage      string    `json:"stage"`
+	Input   string   `json:"input"`
+	Outputs []string `json:"outputs,omitempty"`
+	Stage   string   `json:"stage"`
+	StepInfo
 	HTTPStatus int       `json:"http_status,omitempty"`
 	Code       string    `json:"code,omitempty"`
 	Message    string    `json:"message"`
@@ -46,17 +48,47 @@ type StatusFailure struct {
 
 // StatusJob is one input on its way: queued, uploaded or submitted.
 type StatusJob struct {
-	Input     string    `json:"input"`
-	State     string    `json:"state"`
+	Input   string   `json:"input"`
+	Outputs []string `json:"outputs,omitempty"`
+	State   string   `json:"state"`
+	StepInfo
 	JobID     string    `json:"job_id,omitempty"`
 	Submitted time.Time `json:"submitted,omitzero"`
 	Resubmits int       `json:"resubmits,omitempty"`
 }
 
+// StepInfo says where in a recipe of several steps an input is: at step
+// Step (1-based) of Steps, operation Op. All are zero for a one-step
+// recipe.
+type StepInfo struct {
+	Step  int    `json:"step,omitempty"`
+	Steps int    `json:"steps,omitempty"`
+	Op    string `json:"op,omitempty"`
+}
+
+// String is "step 2 of 3: composite", or "" for a one-step recipe.
+func (s StepInfo) String() string {
+	if s.Steps < 2 {
+		return ""
+	}
+	if s.Op == "" {
+		return fmt.Sprintf("step %d of %d", s.Step, s.Steps)
+	}
+	return fmt.Sprintf("step %d of %d: %s", s.Step, s.Steps, s.Op)
+}
+
+// stepInfo is where record r is in its recipe.
+func stepInfo(r journal.Record) StepInfo {
+	if r.Steps < 2 {
+		return StepInfo{}
+	}
+	return StepInfo{Step: r.Step + 1, Steps: r.Steps, Op: r.Op}
+}
+
 // statusFailure is the failure of record r as status and the failure
 // report show it.
 func statusFailure(r journal.Record) StatusFailure {
-	f := StatusFailure{Input: DisplayName(r.Rel)}
+	f := StatusFailure{Input: DisplayName(r.Rel), Outputs: r.Outputs, StepInfo: stepInfo(r)}
 	if fl := r.Failure; fl != nil {
 		f.Stage, f.HTTPStatus, f.Code, f.Message, f.Hint, f.Permanent, f.Time =
 			fl.Stage, fl.HTTPStatus, fl.Code, fl.Message, fl.Hint, fl.Permanent, fl.Time
@@ -76,8 +108,8 @@ func buildStatus(j *journal.Journal, state string, now time.Time) (Status, error
 		case journal.Failed:
 			st.Failures = append(st.Failures, statusFailure(r))
 		case journal.Queued, journal.Uploaded, journal.Submitted:
-			st.InFlight = append(st.InFlight, StatusJob{Input: DisplayName(r.Rel), State: string(r.State), JobID: r.JobID,
-				Submitted: r.Submitted, Resubmits: r.Resubmits})
+			st.InFlight = append(st.InFlight, StatusJob{Input: DisplayName(r.Rel), Outputs: r.Outputs, State: string(r.State),
+				StepInfo: stepInfo(r), JobID: r.JobID, Submitted: r.Submitted, Resubmits: r.Resubmits})
 		}
 		return nil
 	})

@@ -94,7 +94,7 @@ func TestSubmitRetryPolicy(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.adobe.on("POST /v2/remove-background", tc.replies...)
-			job, err := e.c.Submit(context.Background(), source())
+			job, err := e.c.Submit(context.Background(), rbStep(), source().URL)
 			if got := len(e.adobe.requests("POST /v2/remove-background")); got != tc.requests {
 				t.Errorf("%d submit requests, want %d", got, tc.requests)
 			}
@@ -137,7 +137,7 @@ func TestRetryAfterDate(t *testing.T) {
 	e := newEnv(t, nil)
 	at := e.clock.Now().Add(90 * time.Second).Format(http.TimeFormat)
 	e.adobe.on("POST /v2/remove-background", reply{status: 429, header: map[string]string{"Retry-After": at}}, acceptedReply)
-	if _, err := e.c.Submit(context.Background(), source()); err != nil {
+	if _, err := e.c.Submit(context.Background(), rbStep(), source().URL); err != nil {
 		t.Fatal(err)
 	}
 	want := []throttle{{ratelimit.RemoveBackgroundPost, 90 * time.Second}}
@@ -158,7 +158,7 @@ func TestThrottledUntilContextEnds(t *testing.T) {
 		}
 		w.WriteHeader(http.StatusTooManyRequests)
 	}})
-	_, err := e.c.Submit(ctx, source())
+	_, err := e.c.Submit(ctx, rbStep(), source().URL)
 	if !errors.Is(err, context.Canceled) {
 		t.Fatalf("Submit error %v, want context.Canceled", err)
 	}
@@ -187,7 +187,7 @@ func TestSubmitFatalAnswers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.adobe.on("POST /v2/remove-background", tc.reply)
-			_, err := e.c.Submit(context.Background(), source())
+			_, err := e.c.Submit(context.Background(), rbStep(), source().URL)
 			if err == nil {
 				t.Fatal("Submit succeeded")
 			}
@@ -209,7 +209,7 @@ func TestAPIErrorMessage(t *testing.T) {
 	e.adobe.on("POST /v2/remove-background", reply{status: 400,
 		header: map[string]string{"X-Request-Id": "req-42"},
 		body:   `{"error_code":"validation_error","message":"The value provided is not valid.","errors":[{"error_code":"x","message":"y"}]}`})
-	_, err := e.c.Submit(context.Background(), source())
+	_, err := e.c.Submit(context.Background(), rbStep(), source().URL)
 	want := "submit: HTTP 400 validation_error: The value provided is not valid."
 	if err == nil || err.Error() != want {
 		t.Fatalf("error %q, want %q", err, want)
@@ -228,7 +228,7 @@ func TestAPIErrorBodyTrimmed(t *testing.T) {
 	e := newEnv(t, nil)
 	long := strings.Repeat("é", 2000) // two bytes each
 	e.adobe.on("POST /v2/remove-background", reply{status: 400, body: long})
-	_, err := e.c.Submit(context.Background(), source())
+	_, err := e.c.Submit(context.Background(), rbStep(), source().URL)
 	var ae *APIError
 	if !errors.As(err, &ae) {
 		t.Fatal(err)
@@ -297,7 +297,7 @@ func TestErrorsHideQueries(t *testing.T) {
 		}},
 		{"submit unreachable", func(e *testEnv) error {
 			e.adobe.srv.Close()
-			_, err := e.c.Submit(context.Background(), source())
+			_, err := e.c.Submit(context.Background(), rbStep(), source().URL)
 			return err
 		}},
 	}

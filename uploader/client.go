@@ -8,7 +8,6 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"slices"
 	"strings"
 	"time"
 )
@@ -35,8 +34,8 @@ type Config struct {
 	ClientID, ClientSecret string
 
 	IMSURL          string // full token URL; default DefaultIMSURL
-	ImageAPIURL     string // base of /v2/remove-background and /v2/status/{id}; default DefaultImageAPIURL
-	PhotoshopAPIURL string // base of the other v2 endpoints (later operations); default DefaultPhotoshopAPIURL
+	ImageAPIURL     string // base of /v2/remove-background, /v1/auto-crop and their /v2/status/{id}; default DefaultImageAPIURL
+	PhotoshopAPIURL string // base of /v2/edit, /v2/execute-actions, /v2/create-composite, /v2/generate-manifest and their status; default DefaultPhotoshopAPIURL
 
 	// APIName names the service jobs are submitted to, for [Job.API]: a
 	// later run polls a journaled job only if its API has the same name.
@@ -54,7 +53,13 @@ type Config struct {
 
 	KeyPrefix string // storage key prefix, e.g. "hotfolder"
 
-	RemoveBackground RemoveBackground // options of every remove background job
+	// ResultValidity is how long Adobe keeps a job's hosted outputs
+	// (validityPeriod, 1 minute to 24 hours); default 1 hour.
+	ResultValidity time.Duration
+
+	// KeepUploads leaves the auxiliary files (action files, presets,
+	// watermarks…) in storage at Close.
+	KeepUploads bool
 
 	JobTimeout time.Duration // deadline of a job, from its submission; default 10m
 	Poll       PollPolicy    // status polling; zero fields take its defaults
@@ -76,21 +81,6 @@ type Config struct {
 	// Observer is told of every request, job end and transfer, for
 	// metrics; nil means none.
 	Observer Observer
-}
-
-// RemoveBackground holds the options of POST /v2/remove-background.
-type RemoveBackground struct {
-	Mode            string // cutout (default), mask or psd
-	MediaType       string // image/png, image/jpeg, image/webp, image/vnd.adobe.photoshop; empty: Adobe's default (the input's format)
-	BackgroundColor *Color // nil: transparent (beware: Adobe's JPEG output then comes back black)
-}
-
-// Color is a background colour: RGB 0–255 and alpha 0–1.
-type Color struct {
-	Red   int     `json:"red"`
-	Green int     `json:"green"`
-	Blue  int     `json:"blue"`
-	Alpha float64 `json:"alpha"`
 }
 
 // PollPolicy is how a job's status is polled: the first GET Initial after
@@ -121,6 +111,7 @@ type Client struct {
 	origins []string     // the configured API hosts: the only ones credentials go to
 	log     *slog.Logger
 	tokens  *tokenSource
+	aux     auxStore // auxiliary files uploaded (aux.go)
 }
 
 // New checks cfg, applies its defaults and returns a Client. It sends no
@@ -154,8 +145,11 @@ func New(cfg Config) (*Client, error) {
 	}
 	cfg.ImageAPIURL = strings.TrimRight(cfg.ImageAPIURL, "/")
 	cfg.PhotoshopAPIURL = strings.TrimRight(cfg.PhotoshopAPIURL, "/")
-	if err := cfg.RemoveBackground.check(); err != nil {
-		return nil, err
+	switch {
+	case cfg.ResultValidity == 0:
+		cfg.ResultValidity = defaultValidity * time.Second
+	case cfg.ResultValidity < time.Minute || cfg.ResultValidity > 24*time.Hour:
+		return nil, fmt.Errorf("uploader: the result validity %s is out of 1m…24h", cfg.ResultValidity)
 	}
 	if cfg.JobTimeout < 0 || cfg.StallTimeout < 0 {
 		return nil, errors.New("uploader: the job and stall timeouts cannot be negative")
@@ -258,31 +252,6 @@ func (r RetryPolicy) ceiling(n int) time.Duration {
 		d *= 2
 	}
 	return min(d, r.Max)
-}
-
-// mediaTypes lists the output media types remove background accepts.
-func mediaTypes() []string {
-	return []string{"image/png", "image/jpeg", "image/webp", "image/vnd.adobe.photoshop"}
-}
-
-func (rb RemoveBackground) check() error {
-	if rb.Mode != "" && !slices.Contains([]string{"cutout", "mask", "psd"}, rb.Mode) {
-		return fmt.Errorf("uploader: remove background mode %q: want cutout, mask or psd", rb.Mode)
-	}
-	if rb.MediaType != "" && !slices.Contains(mediaTypes(), rb.MediaType) {
-		return fmt.Errorf("uploader: remove background media type %q: want one of %s", rb.MediaType, strings.Join(mediaTypes(), ", "))
-	}
-	if c := rb.BackgroundColor; c != nil {
-		for _, v := range []int{c.Red, c.Green, c.Blue} {
-			if v < 0 || v > 255 {
-				return fmt.Errorf("uploader: background colour %d,%d,%d: each of red, green and blue must be 0–255", c.Red, c.Green, c.Blue)
-			}
-		}
-		if c.Alpha < 0 || c.Alpha > 1 {
-			return fmt.Errorf("uploader: background alpha %g: must be 0–1", c.Alpha)
-		}
-	}
-	return nil
 }
 
 // redact returns u with only its scheme, host and path: presigned URLs

@@ -10,13 +10,24 @@ import (
 )
 
 // Download streams the hosted result res.URL into w and returns the bytes
-// written. The URL is presigned, possibly on another host: it is fetched
+// written; an embedded result (res.Content set) is written as it is,
+// without a request. The URL is presigned, possibly on another host: it is fetched
 // with no Authorization or x-api-key header, and it is not charged to any
 // API quota. 5xx answers and broken transfers are retried under the retry
 // policy, each retry starting over at offset 0 of w (truncated to 0 when w
 // has a Truncate(int64) error method, as *os.File does). An expired URL
 // (401, 403, 404, 410) fails at once with a hint to process the file again.
 func (c *Client) Download(ctx context.Context, res Result, w io.WriteSeeker) (int64, error) {
+	if res.Content != nil {
+		n, err := w.Write(res.Content)
+		if err == nil && n < len(res.Content) {
+			err = io.ErrShortWrite
+		}
+		if err != nil {
+			return int64(n), fmt.Errorf("download: writing the result: %w", err)
+		}
+		return int64(n), nil
+	}
 	if res.URL == "" {
 		return 0, errors.New("download: the output has no URL")
 	}

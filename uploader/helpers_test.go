@@ -117,6 +117,7 @@ type fakeStorage struct {
 	mu       sync.Mutex
 	objects  map[string][]byte
 	types    map[string]string
+	puts     []string // keys, in order
 	presigns []presign
 	deleted  []string
 
@@ -151,7 +152,20 @@ func (s *fakeStorage) Put(ctx context.Context, key string, body io.ReadSeeker, s
 		s.objects, s.types = map[string][]byte{}, map[string]string{}
 	}
 	s.objects[key], s.types[key] = data, contentType
+	s.puts = append(s.puts, key)
 	return nil
+}
+
+func (s *fakeStorage) Puts() []string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]string(nil), s.puts...)
+}
+
+func (s *fakeStorage) Presigns() []presign {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]presign(nil), s.presigns...)
 }
 
 func (s *fakeStorage) PresignGet(ctx context.Context, key string, ttl time.Duration) (string, error) {
@@ -307,10 +321,13 @@ func (b *syncBuffer) String() string {
 	return b.b.String()
 }
 
-// testEnv is a Client wired to fakes of everything outside.
+// testEnv is a Client wired to fakes of everything outside: adobe plays
+// IMS and image.adobe.io (remove background, auto-crop) and the hosts of
+// results, ps photoshop-api.adobe.io (every other operation).
 type testEnv struct {
 	c       *Client
 	adobe   *fakeAdobe
+	ps      *fakeAdobe
 	clock   *fakeClock
 	limiter *fakeLimiter
 	storage *fakeStorage
@@ -323,23 +340,21 @@ type testEnv struct {
 func newEnv(t *testing.T, mod func(*Config)) *testEnv {
 	t.Helper()
 	clock := newFakeClock()
-	e := &testEnv{adobe: newFakeAdobe(t, clock), clock: clock, limiter: &fakeLimiter{}, storage: &fakeStorage{}, logs: &syncBuffer{}}
+	e := &testEnv{adobe: newFakeAdobe(t, clock), ps: newFakeAdobe(t, clock), clock: clock, limiter: &fakeLimiter{},
+		storage: &fakeStorage{}, logs: &syncBuffer{}}
 	cfg := Config{
-		ClientID:     testClientID,
-		ClientSecret: testSecret,
-		IMSURL:       e.adobe.URL() + "/ims/token/v3",
-		ImageAPIURL:  e.adobe.URL(),
-		Storage:      e.storage,
-		Limiter:      e.limiter,
-		KeyPrefix:    "hotfolder",
-		RemoveBackground: RemoveBackground{
-			Mode:      "cutout",
-			MediaType: "image/png",
-		},
-		Now:    clock.Now,
-		After:  clock.After,
-		Rand:   func() float64 { return 0.5 },
-		Logger: slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		ClientID:        testClientID,
+		ClientSecret:    testSecret,
+		IMSURL:          e.adobe.URL() + "/ims/token/v3",
+		ImageAPIURL:     e.adobe.URL(),
+		PhotoshopAPIURL: e.ps.URL(),
+		Storage:         e.storage,
+		Limiter:         e.limiter,
+		KeyPrefix:       "hotfolder",
+		Now:             clock.Now,
+		After:           clock.After,
+		Rand:            func() float64 { return 0.5 },
+		Logger:          slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
 	}
 	if mod != nil {
 		mod(&cfg)
@@ -358,6 +373,12 @@ func newEnv(t *testing.T, mod func(*Config)) *testEnv {
 		}
 	})
 	return e
+}
+
+// rbStep is the remove background step most tests submit: a cut-out as
+// PNG.
+func rbStep() Step {
+	return Step{Op: OpRemoveBackground, RemoveBackground: &RemoveBackground{Mode: "cutout"}, Outputs: []Rendition{{Format: "png"}}}
 }
 
 // source is an uploaded input as Submit takes it.

@@ -31,10 +31,14 @@ func (e *APIError) Hint() string {
 			return "the server hosting the result had trouble; process the file again later"
 		}
 	}
+	rb := e.removeBackground()
 	switch e.StatusCode {
 	case http.StatusBadRequest:
 		if e.Op == opStatus {
 			return "Adobe refused the status request (a malformed job id or status URL?); the job was not resubmitted"
+		}
+		if !rb {
+			return "Adobe rejected the request: check the recipe's options and outputs (Adobe's raw answer is kept with the error)"
 		}
 		return "Adobe rejected the request: check -mode, -format and -background (Adobe's raw answer is kept with the error)"
 	case http.StatusUnauthorized:
@@ -57,14 +61,24 @@ func (e *APIError) Hint() string {
 		return "Adobe refused the request: check that the credential's project includes the Photoshop API and that " +
 			"the organization's quota is not used up"
 	case http.StatusNotFound:
-		if e.Op == opSubmit {
+		if e.Op == opSubmit && e.imageHost() {
 			return fmt.Sprintf("no API at %s: check -image-api-url (Adobe's is %s)", e.URL, DefaultImageAPIURL)
+		}
+		if e.Op == opSubmit {
+			return fmt.Sprintf("no API at %s: check -photoshop-api-url (Adobe's is %s)", e.URL, DefaultPhotoshopAPIURL)
 		}
 	case http.StatusRequestEntityTooLarge:
 		return "the input is too large for Adobe"
 	case http.StatusUnsupportedMediaType:
+		if !rb {
+			return "Adobe did not accept the input's format: see the formats the operation reads (hotfolder's check lists them)"
+		}
 		return "Adobe did not accept the input's format: use JPEG, PNG, WebP or TIFF"
 	case http.StatusUnprocessableEntity:
+		if !e.imageHost() {
+			return "Adobe could not process the input: Adobe must be able to fetch its URL and those of the recipe's files, " +
+				"and the recipe's options must suit the image (Adobe's raw answer is kept with the error)"
+		}
 		return "Adobe could not process the input: Adobe must be able to fetch its URL, which must be on a domain " +
 			"Adobe allow-lists (*.amazonaws.com, *.windows.net, *.dropboxusercontent.com; S3-compatible servers such " +
 			"as MinIO or R2 are not); and the file must be a valid JPEG, PNG, WebP or TIFF of at most 6000×6000 px"
@@ -76,6 +90,24 @@ func (e *APIError) Hint() string {
 		return "Adobe had trouble (a server error, retried); try again later"
 	}
 	return ""
+}
+
+// imageHost reports whether the request went to an image.adobe.io
+// operation (remove background, auto-crop), whose input URLs must be on
+// Adobe's allow-listed storage domains.
+func (e *APIError) imageHost() bool {
+	return e.removeBackground() || strings.HasSuffix(e.URL, endpoint(OpAutoCrop))
+}
+
+// removeBackground reports whether the request was a remove background
+// submit (or one whose endpoint is unknown, as before other operations).
+func (e *APIError) removeBackground() bool {
+	for _, op := range Ops() {
+		if op != OpRemoveBackground && strings.HasSuffix(e.URL, endpoint(op)) {
+			return false
+		}
+	}
+	return true
 }
 
 // Hint says what to do about a failed job, by its error code.

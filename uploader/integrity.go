@@ -62,7 +62,7 @@ func orCutShort(err error, f *flaw) error {
 }
 
 // checkComplete scans an image of size bytes and the given format (jpeg,
-// png, tiff or webp) for a structure cut short or damaged. It returns a
+// png, tiff, webp or psd) for a structure cut short or damaged. It returns a
 // *flaw, or the error that stopped it reading.
 func checkComplete(format string, r io.ReaderAt, size int64) error {
 	switch format {
@@ -74,6 +74,8 @@ func checkComplete(format string, r io.ReaderAt, size int64) error {
 		return scanTIFF(r, size)
 	case "webp":
 		return scanWebP(newStream(r, size, smallBuffer))
+	case "psd":
+		return scanPSD(r, size)
 	}
 	return nil
 }

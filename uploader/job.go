@@ -1,65 +1,46 @@
 package uploader
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
-	"path"
+	pathpkg "path"
 	"strings"
-
-	"hotfolder/ratelimit"
 )
 
-// buckets returns the quotas op's submit and status requests are charged to
-// ("" is remove background, the only operation so far).
-func buckets(op string) (post, get ratelimit.Bucket) {
-	if op == OpRemoveBackground || op == "" {
-		return ratelimit.RemoveBackgroundPost, ratelimit.RemoveBackgroundGet
-	}
-	return ratelimit.Post, ratelimit.Get
-}
-
-// removeBackgroundRequest is the body of POST /v2/remove-background.
-type removeBackgroundRequest struct {
-	Image struct {
-		Source struct {
-			URL string `json:"url"`
-		} `json:"source"`
-	} `json:"image"`
-	Mode   string `json:"mode,omitempty"`
-	Output *struct {
-		MediaType string `json:"mediaType"`
-	} `json:"output,omitempty"`
-	BackgroundColor *Color `json:"backgroundColor,omitempty"`
-}
-
-// Submit starts a remove background job on up (POST /v2/remove-background)
-// with the Config's options. The job is not resubmitted by anything in this
-// package: a retried submit (5xx, network error) is the only way one input
-// can start two jobs.
-func (c *Client) Submit(ctx context.Context, up Upload) (Job, error) {
-	if up.URL == "" {
+// Submit starts a job of step on the input at src: the input's presigned
+// URL ([Upload]), or a previous job's hosted result when step
+// [Step.AcceptsAnyURL]. It builds the operation's request body from the
+// step's options and outputs (see body.go), uploading the files the step
+// refers to if they are not in storage yet, and POSTs it to the
+// operation's endpoint under [Step.Buckets]. Call [Recipe.Normalize]
+// first: Submit checks the options again but fills in no rendition (a
+// remove background step without one gets Adobe's default, the input's
+// format). The job is not resubmitted by anything in this package: a
+// retried submit (5xx, network error) is the only way one input can start
+// two jobs.
+func (c *Client) Submit(ctx context.Context, step Step, src string) (Job, error) {
+	if src == "" {
 		return Job{}, errors.New("submit: the source has no URL (upload it first)")
 	}
-	var body removeBackgroundRequest
-	body.Image.Source.URL = up.URL
-	rb := c.cfg.RemoveBackground
-	body.Mode = rb.Mode
-	if rb.MediaType != "" {
-		body.Output = &struct {
-			MediaType string `json:"mediaType"`
-		}{rb.MediaType}
+	if err := step.checkSubmit(); err != nil {
+		return Job{}, fmt.Errorf("submit: %w", err)
 	}
-	body.BackgroundColor = rb.BackgroundColor
+	body, err := c.body(ctx, step, src)
+	if err != nil {
+		return Job{}, err
+	}
 	data, err := json.Marshal(body)
 	if err != nil {
 		return Job{}, fmt.Errorf("submit: %w", err)
 	}
-	endpoint := c.cfg.ImageAPIURL + "/v2/remove-background"
-	post, _ := buckets(OpRemoveBackground)
+	endpoint := c.apiBase(step.Op) + endpoint(step.Op)
+	post, _ := step.Buckets()
 	ans, err := c.call(ctx, apiCall{
 		op:          opSubmit,
 		method:      http.MethodPost,
@@ -84,20 +65,26 @@ func (c *Client) Submit(ctx context.Context, up Upload) (Job, error) {
 	if err := json.Unmarshal(ans.body, &v); err != nil {
 		return Job{}, fmt.Errorf("submit: %s answered HTTP %d with no job (%v): %s", redact(endpoint), ans.status, err, trimBody(ans.body))
 	}
-	job := Job{ID: v.JobID, StatusURL: v.StatusURL, Op: OpRemoveBackground, Submitted: c.cfg.Now(), API: c.apiName(OpRemoveBackground)}
+	job := Job{ID: v.JobID, StatusURL: v.StatusURL, Op: step.Op, Submitted: c.cfg.Now(), API: c.apiName(step.Op)}
+	for _, r := range step.Outputs {
+		job.MediaTypes = append(job.MediaTypes, r.MediaType())
+	}
+	if mt := mediaTypeOfURL(src); step.Op == OpAutoCrop && mt != "" {
+		job.MediaTypes = []string{mt} // the crops are of the input's type
+	}
 	if job.StatusURL == "" {
 		job.StatusURL = v.Links.Self.Href
 	}
 	if job.ID == "" && job.StatusURL != "" {
 		if p, err := url.Parse(job.StatusURL); err == nil {
-			job.ID = path.Base(p.Path)
+			job.ID = pathpkg.Base(p.Path)
 		}
 	}
 	if job.ID == "" {
 		return Job{}, fmt.Errorf("submit: %s answered HTTP %d without a jobId: %s", redact(endpoint), ans.status, trimBody(ans.body))
 	}
 	if ref, err := url.Parse(job.StatusURL); err == nil && job.StatusURL != "" && !ref.IsAbs() {
-		base, _ := url.Parse(c.cfg.ImageAPIURL + "/")
+		base, _ := url.Parse(c.apiBase(step.Op) + "/")
 		job.StatusURL = base.ResolveReference(ref).String()
 	}
 	if job.StatusURL != "" && !c.apiOrigin(job.StatusURL) {
@@ -105,8 +92,42 @@ func (c *Client) Submit(ctx context.Context, up Upload) (Job, error) {
 			"job", job.ID, "status_url", redact(job.StatusURL), "polled", redact(c.statusURL(job)))
 	}
 	job.StatusURL = c.pollURL(job)
-	c.log.Debug("job submitted", "job", job.ID, "status_url", redact(job.StatusURL))
+	c.log.Debug("job submitted", "job", job.ID, "op", job.Op, "status_url", redact(job.StatusURL))
 	return job, nil
+}
+
+// checkSubmit checks a step before its request is built: its operation,
+// options and renditions, as Normalize does (without its defaults and
+// files).
+func (s Step) checkSubmit() error {
+	if err := s.checkOp(""); err != nil {
+		return err
+	}
+	if other := s.otherOptions(); len(other) > 0 {
+		return errNotOp("", s.Op, other)
+	}
+	c := s
+	if opts := s.options(false); opts == nil { // check the zero options
+		c.options(true)
+	}
+	if err := c.checkOptions(""); err != nil {
+		return err
+	}
+	rule := outputRules(s.Op)
+	switch n := len(s.Outputs); {
+	case s.Op == OpAutoCrop && n > 0:
+		return errors.New("outputs: auto-crop takes no outputs")
+	case n == 0 && s.Op != OpAutoCrop && s.Op != OpRemoveBackground:
+		return fmt.Errorf("outputs: %s needs at least one (normalize the recipe first)", s.Op)
+	case n > maxOutputs || s.Op == OpRemoveBackground && n > 1:
+		return fmt.Errorf("outputs: %d is too many", n)
+	}
+	for i, r := range s.Outputs {
+		if err := s.checkRendition(path("outputs").index(i), r, rule); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // apiName is Job.API for a job of op submitted now.
@@ -117,9 +138,12 @@ func (c *Client) apiName(op string) string {
 	return c.apiBase(op)
 }
 
-// apiBase is the configured base URL of op's endpoint and status.
+// apiBase is the configured base URL of op's endpoint and status:
+// image.adobe.io for remove background and auto-crop (the status of a job
+// is asked of the host it was submitted to, unless Adobe names another
+// statusUrl on a configured host), photoshop-api.adobe.io for the rest.
 func (c *Client) apiBase(op string) string {
-	if op == OpRemoveBackground || op == "" {
+	if onImageHost(op) {
 		return c.cfg.ImageAPIURL
 	}
 	return c.cfg.PhotoshopAPIURL
@@ -153,17 +177,24 @@ func (c *Client) pollURL(job Job) string {
 // job of another API (see [Job.API]) fails at once with an
 // [*OtherAPIError], which matches [ErrJobGone]: no request is sent.
 //
-// It returns the hosted result, or: a [*JobFailedError] (terminal: never
-// resubmit), an error matching [ErrJobGone] (status 404), a [*TimeoutError]
+// It returns every output of the job, in the order of the request's
+// outputs (remove background: one; auto-crop: one per crop, in the order
+// of the aspect ratios): hosted ones with their URL, embedded ones (the
+// manifest) with their Content. A status naming fewer outputs than
+// job.MediaTypes, or one without a URL or content, is a failed job. The
+// status GETs are charged to the bucket of job.Op ([Step.Buckets]).
+//
+// Or it returns: a [*JobFailedError] (terminal: never resubmit), an error
+// matching [ErrJobGone] (status 404), a [*TimeoutError]
 // matching [ErrJobTimeout], a fatal [*APIError] (credentials), or any other
 // 4xx status answer. A status request that fails for a passing reason (5xx
 // or network errors after their retries, an unreadable answer) does not end
 // the wait: the job is still running at Adobe and already paid for, so
 // polling goes on until the deadline. 429s are waited out (through the
 // Limiter) up to the deadline, not past it.
-func (c *Client) Wait(ctx context.Context, job Job) (Result, error) {
+func (c *Client) Wait(ctx context.Context, job Job) ([]Result, error) {
 	if err := c.sameAPI(job); err != nil {
-		return Result{}, err
+		return nil, err
 	}
 	statusURL := c.pollURL(job)
 	_, bucket := buckets(job.Op)
@@ -177,7 +208,7 @@ func (c *Client) Wait(ctx context.Context, job Job) (Result, error) {
 	for delay := c.cfg.Poll.Initial; ; delay = c.cfg.Poll.next(delay) {
 		wait := min(delay, deadline.Sub(c.cfg.Now()))
 		if err := c.sleep(ctx, wait); err != nil {
-			return Result{}, fmt.Errorf("status: job %s: %w", job.ID, err)
+			return nil, fmt.Errorf("status: job %s: %w", job.ID, err)
 		}
 		ans, err := c.call(ctx, apiCall{
 			op:       opStatus,
@@ -196,31 +227,31 @@ func (c *Client) Wait(ctx context.Context, job Job) (Result, error) {
 			case st.state == stateSucceeded:
 				c.cfg.Observer.JobEnded("succeeded", c.cfg.Now().Sub(submitted))
 				c.log.Debug("job done", "job", job.ID, "gets", gets, "took", c.cfg.Now().Sub(submitted))
-				return st.output, nil
+				return st.outputs, nil
 			case st.state == stateFailed:
 				c.cfg.Observer.JobEnded("failed", c.cfg.Now().Sub(submitted))
 				c.log.Debug("job failed", "job", job.ID, "gets", gets, "code", st.failure.Code)
-				return Result{}, st.failure
+				return nil, st.failure
 			default:
 				c.log.Debug("job running", "job", job.ID, "status", st.raw, "gets", gets)
 				last = nil
 			}
 		} else {
 			if ctx.Err() != nil {
-				return Result{}, err
+				return nil, err
 			}
 			var ae *APIError
 			if errors.As(err, &ae) && ae.Op == opStatus && ae.StatusCode == http.StatusNotFound {
 				c.cfg.Observer.JobEnded("gone", c.cfg.Now().Sub(submitted))
 				c.log.Debug("job gone", "job", job.ID, "gets", gets)
-				return Result{}, &jobGoneError{jobID: job.ID, api: ae}
+				return nil, &jobGoneError{jobID: job.ID, api: ae}
 			}
 			if errors.As(err, &ae) && ae.StatusCode < 500 && ae.StatusCode != http.StatusTooManyRequests {
 				c.log.Debug("job status refused", "job", job.ID, "gets", gets, "status", ae.StatusCode)
-				return Result{}, err
+				return nil, err
 			}
 			if !errors.As(err, &ae) && !isNetError(err) {
-				return Result{}, err // e.g. a token error
+				return nil, err // e.g. a token error
 			}
 			c.log.Warn("job status unavailable; still polling", "job", job.ID, "err", err)
 			last = err
@@ -228,7 +259,7 @@ func (c *Client) Wait(ctx context.Context, job Job) (Result, error) {
 		if now := c.cfg.Now(); !now.Before(deadline) {
 			c.log.Debug("job timed out", "job", job.ID, "gets", gets)
 			c.cfg.Observer.JobEnded("timeout", now.Sub(submitted))
-			return Result{}, &TimeoutError{JobID: job.ID, Waited: now.Sub(submitted), Gets: gets, Last: last}
+			return nil, &TimeoutError{JobID: job.ID, Waited: now.Sub(submitted), Gets: gets, Last: last}
 		}
 	}
 }
@@ -269,11 +300,12 @@ const (
 type jobStatus struct {
 	state   int
 	raw     string
-	output  Result
+	outputs []Result
 	failure *JobFailedError
 }
 
-// statusOutput is one output in any of the shapes Adobe has used.
+// statusOutput is one output in any of the shapes Adobe has used, or an
+// auto-crop result (AutoCropOutput).
 type statusOutput struct {
 	Status      string `json:"status"`
 	MediaType   string `json:"mediaType"`
@@ -281,14 +313,32 @@ type statusOutput struct {
 	URL         string `json:"url"`
 	Href        string `json:"href"`
 	Destination *struct {
-		URL  string `json:"url"`
-		Href string `json:"href"`
+		URL      string          `json:"url"`
+		Href     string          `json:"href"`
+		Embedded string          `json:"embedded"`
+		Content  json.RawMessage `json:"content"`
 	} `json:"destination"`
 	Links struct {
 		Renditions []statusOutput `json:"renditions"`
 	} `json:"_links"`
 	Errors       json.RawMessage `json:"errors"`
 	ErrorDetails json.RawMessage `json:"errorDetails"`
+	autoCropOutput
+}
+
+// autoCropOutput is what auto-crop returns: crops (one per aspect ratio),
+// the subject's, and detected objects, each with bounding boxes whose url
+// is the cropped image.
+type autoCropOutput struct {
+	Crops   []autoCropItem `json:"crops"`
+	Subject []autoCropItem `json:"subject"`
+	Objects []autoCropItem `json:"objects"`
+}
+
+type autoCropItem struct {
+	BoundingBoxes []struct {
+		URL string `json:"url"`
+	} `json:"boundingBoxes"`
 }
 
 // statusAnswer is a status answer, v2 or v1, read tolerantly.
@@ -296,7 +346,8 @@ type statusAnswer struct {
 	Status string `json:"status"`
 	JobID  string `json:"jobId"`
 	Result struct {
-		Outputs []statusOutput `json:"outputs"`
+		Outputs json.RawMessage `json:"outputs"` // an array; Adobe's spec says an object (§9 #1)
+		autoCropOutput
 	} `json:"result"`
 	Outputs []statusOutput `json:"outputs"` // top level (some guides, v1 psdService)
 	Output  *statusOutput  `json:"output"`  // v1 sensei: one object
@@ -316,7 +367,18 @@ func (c *Client) parseStatus(job Job, body []byte) (jobStatus, error) {
 	if err := json.Unmarshal(body, &a); err != nil {
 		return jobStatus{}, fmt.Errorf("status: job %s: the answer is not JSON (%v): %s", job.ID, err, trimBody(body))
 	}
-	outs := append(append([]statusOutput{}, a.Result.Outputs...), a.Outputs...)
+	var outs []statusOutput
+	if len(a.Result.Outputs) > 0 {
+		var list []statusOutput
+		var one statusOutput
+		switch {
+		case json.Unmarshal(a.Result.Outputs, &list) == nil:
+			outs = list
+		case json.Unmarshal(a.Result.Outputs, &one) == nil:
+			outs = []statusOutput{one}
+		}
+	}
+	outs = append(outs, a.Outputs...)
 	if a.Output != nil {
 		outs = append(outs, *a.Output)
 	}
@@ -333,13 +395,29 @@ func (c *Client) parseStatus(job Job, body []byte) (jobStatus, error) {
 	st := jobStatus{raw: raw}
 	switch strings.ToLower(raw) {
 	case "succeeded":
-		out, ok := pickOutput(a, outs, c.cfg.RemoveBackground.MediaType)
-		if !ok {
-			st.state, st.failure = stateFailed, &JobFailedError{JobID: job.ID, Code: "no_output",
-				Message: "the job succeeded but its status names no http(s) output URL", Body: trimBody(body)}
+		var f *JobFailedError
+		switch job.Op {
+		case OpRemoveBackground, "":
+			want := ""
+			if len(job.MediaTypes) > 0 {
+				want = job.MediaTypes[0]
+			}
+			if out, ok := pickOutput(a, outs, want); ok {
+				st.outputs = []Result{out}
+			} else {
+				f = &JobFailedError{Code: "no_output", Message: "the job succeeded but its status names no http(s) output URL"}
+			}
+		case OpAutoCrop:
+			st.outputs, f = autoCropResults(job, a, outs)
+		default:
+			st.outputs, f = jobResults(job, outs)
+		}
+		if f != nil {
+			f.JobID, f.Body = job.ID, trimBody(body)
+			st.state, st.failure = stateFailed, f
 			return st, nil
 		}
-		st.state, st.output = stateSucceeded, out
+		st.state = stateSucceeded
 	case "failed":
 		st.state, st.failure = stateFailed, jobFailure(job, a, outs, body)
 	default:
@@ -348,12 +426,140 @@ func (c *Client) parseStatus(job Job, body []byte) (jobStatus, error) {
 	return st, nil
 }
 
-// pickOutput chooses the hosted result: the first http(s) URL, preferring
-// one of the requested media type.
+// jobResults reads the outputs of a photoshop-api job: one per output of
+// the request, in its order (the status mirrors the request's outputs),
+// each hosted (a URL) or embedded (its content).
+func jobResults(job Job, outs []statusOutput) ([]Result, *JobFailedError) {
+	if len(outs) == 0 {
+		return nil, &JobFailedError{Code: "no_output", Message: "the job succeeded but its status names no output"}
+	}
+	if n := len(job.MediaTypes); n > 0 && len(outs) != n {
+		return nil, &JobFailedError{Code: "no_output",
+			Message: fmt.Sprintf("the job succeeded but its status names %d outputs for the %d requested", len(outs), n)}
+	}
+	var res []Result
+	for i, o := range outs {
+		r := Result{MediaType: firstNonEmpty(o.MediaType, o.Type)}
+		if r.MediaType == "" && i < len(job.MediaTypes) {
+			r.MediaType = job.MediaTypes[i]
+		}
+		if d := o.Destination; d != nil && len(d.Content) > 0 && string(d.Content) != "null" {
+			content, err := embedded(d.Embedded, d.Content)
+			if err != nil {
+				return nil, &JobFailedError{Code: "no_output", Message: fmt.Sprintf("output %d: %v", i+1, err)}
+			}
+			r.Content = content
+			res = append(res, r)
+			continue
+		}
+		var urls []string
+		if d := o.Destination; d != nil {
+			urls = append(urls, d.URL, d.Href)
+		}
+		urls = append(urls, o.URL, o.Href)
+		for _, l := range o.Links.Renditions {
+			urls = append(urls, l.Href, l.URL)
+		}
+		for _, u := range urls {
+			if httpURL(u) {
+				r.URL = u
+				break
+			}
+		}
+		if r.URL == "" {
+			return nil, &JobFailedError{Code: "no_output",
+				Message: fmt.Sprintf("the job succeeded but output %d of its status has no http(s) URL or content", i+1)}
+		}
+		res = append(res, r)
+	}
+	return res, nil
+}
+
+// embedded decodes an embedded output's content: a string as it is,
+// base64 decoded, json as its JSON text.
+func embedded(kind string, content json.RawMessage) ([]byte, error) {
+	var s string
+	isString := json.Unmarshal(content, &s) == nil
+	switch {
+	case kind == "base64":
+		if !isString {
+			return nil, errors.New("base64 content that is not a string")
+		}
+		b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(s))
+		if err != nil {
+			return nil, fmt.Errorf("base64 content that does not decode: %v", err)
+		}
+		return b, nil
+	case isString:
+		return []byte(s), nil // string, or JSON sent as its text
+	}
+	return bytes.TrimSpace(bytes.Clone(content)), nil
+}
+
+// autoCropResults reads an auto-crop status: the URL of each crop's
+// image, in the order of the aspect ratios, then those of the subject and
+// objects detected (the detection modes). Where the AutoCropOutput sits
+// is undocumented (photoshop-v2-ops.md §6): it is looked for in
+// result.outputs[] and in result; plain outputs with URLs are taken too.
+func autoCropResults(job Job, a statusAnswer, outs []statusOutput) ([]Result, *JobFailedError) {
+	mt := ""
+	if len(job.MediaTypes) > 0 {
+		mt = job.MediaTypes[0]
+	}
+	var res []Result
+	add := func(items []autoCropItem) {
+		for _, it := range items {
+			for _, b := range it.BoundingBoxes {
+				if httpURL(b.URL) {
+					res = append(res, Result{URL: b.URL, MediaType: mt})
+				}
+			}
+		}
+	}
+	groups := append([]autoCropOutput{a.Result.autoCropOutput}, func() []autoCropOutput {
+		var g []autoCropOutput
+		for _, o := range outs {
+			g = append(g, o.autoCropOutput)
+		}
+		return g
+	}()...)
+	for _, g := range groups {
+		add(g.Crops)
+	}
+	for _, g := range groups {
+		add(g.Subject)
+		add(g.Objects)
+	}
+	if len(res) == 0 {
+		for _, o := range outs {
+			for _, u := range []string{o.URL, o.Href} {
+				if httpURL(u) {
+					res = append(res, Result{URL: u, MediaType: firstNonEmpty(o.MediaType, mt)})
+				}
+			}
+			if d := o.Destination; d != nil && httpURL(d.URL) {
+				res = append(res, Result{URL: d.URL, MediaType: firstNonEmpty(o.MediaType, mt)})
+			}
+		}
+	}
+	if len(res) == 0 {
+		return nil, &JobFailedError{Code: "no_output", Message: "the job succeeded but its status names no cropped image"}
+	}
+	return res, nil
+}
+
+// httpURL reports whether u is an absolute http(s) URL.
+func httpURL(u string) bool {
+	p, err := url.Parse(u)
+	return err == nil && (p.Scheme == "https" || p.Scheme == "http") && p.Host != ""
+}
+
+// pickOutput chooses the hosted result of a remove background job: the
+// first http(s) URL, preferring one of the requested media type.
 func pickOutput(a statusAnswer, outs []statusOutput, want string) (Result, bool) {
 	var cands []Result
 	add := func(u, mt string) {
-		if p, err := url.Parse(u); err == nil && (p.Scheme == "https" || p.Scheme == "http") && p.Host != "" {
+		if httpURL(u) {
 			cands = append(cands, Result{URL: u, MediaType: mt})
 		}
 	}

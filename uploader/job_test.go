@@ -18,27 +18,40 @@ import (
 
 func TestSubmitBody(t *testing.T) {
 	src := source()
+	rb := func(o RemoveBackground, format string) Step {
+		s := Step{Op: OpRemoveBackground, RemoveBackground: &o}
+		if format != "" {
+			s.Outputs = []Rendition{{Format: format}}
+		}
+		return s
+	}
 	tests := []struct {
 		name string
-		rb   RemoveBackground
+		step Step
 		want string
 	}{
-		{"cutout png", RemoveBackground{Mode: "cutout", MediaType: "image/png"},
+		{"cutout png", rb(RemoveBackground{Mode: "cutout"}, "png"),
 			`{"image":{"source":{"url":"` + src.URL + `"}},"mode":"cutout","output":{"mediaType":"image/png"}}`},
-		{"mask jpeg on white", RemoveBackground{Mode: "mask", MediaType: "image/jpeg", BackgroundColor: &Color{255, 255, 255, 1}},
+		{"mask jpeg on white", rb(RemoveBackground{Mode: "mask", BackgroundColor: &Color{255, 255, 255, 1}}, "jpeg"),
 			`{"image":{"source":{"url":"` + src.URL + `"}},"mode":"mask","output":{"mediaType":"image/jpeg"},
 			  "backgroundColor":{"red":255,"green":255,"blue":255,"alpha":1}}`},
-		{"half-transparent red psd", RemoveBackground{Mode: "psd", MediaType: "image/vnd.adobe.photoshop", BackgroundColor: &Color{255, 0, 0, 0.5}},
+		{"half-transparent red psd", rb(RemoveBackground{Mode: "psd", BackgroundColor: &Color{255, 0, 0, 0.5}}, "psd"),
 			`{"image":{"source":{"url":"` + src.URL + `"}},"mode":"psd","output":{"mediaType":"image/vnd.adobe.photoshop"},
 			  "backgroundColor":{"red":255,"green":0,"blue":0,"alpha":0.5}}`},
-		{"Adobe's defaults", RemoveBackground{},
+		{"trimmed webp, decontaminated by half", rb(RemoveBackground{Trim: true, ColorDecontamination: new(0.5)}, "webp"),
+			`{"image":{"source":{"url":"` + src.URL + `"}},"output":{"mediaType":"image/webp"},"trim":true,"colorDecontamination":0.5}`},
+		{"no decontamination is sent as 0", rb(RemoveBackground{ColorDecontamination: new(0.0)}, "png"),
+			`{"image":{"source":{"url":"` + src.URL + `"}},"output":{"mediaType":"image/png"},"colorDecontamination":0}`},
+		{"Adobe's defaults", rb(RemoveBackground{}, ""),
+			`{"image":{"source":{"url":"` + src.URL + `"}}}`},
+		{"no options at all", Step{Op: OpRemoveBackground},
 			`{"image":{"source":{"url":"` + src.URL + `"}}}`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			e := newEnv(t, func(c *Config) { c.RemoveBackground = tc.rb })
+			e := newEnv(t, nil)
 			e.adobe.on("POST /v2/remove-background", acceptedReply)
-			if _, err := e.c.Submit(context.Background(), src); err != nil {
+			if _, err := e.c.Submit(context.Background(), tc.step, src.URL); err != nil {
 				t.Fatal(err)
 			}
 			var got, want any
@@ -79,7 +92,7 @@ func TestSubmitAnswers(t *testing.T) {
 			e := newEnv(t, nil)
 			tc.reply.body = strings.ReplaceAll(tc.reply.body, "{api}", e.adobe.URL())
 			e.adobe.on("POST /v2/remove-background", tc.reply)
-			job, err := e.c.Submit(context.Background(), source())
+			job, err := e.c.Submit(context.Background(), rbStep(), source().URL)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -99,7 +112,7 @@ func TestSubmitAnswers(t *testing.T) {
 	t.Run("no job id", func(t *testing.T) {
 		e := newEnv(t, nil)
 		e.adobe.on("POST /v2/remove-background", reply{status: 202, body: `{}`})
-		if _, err := e.c.Submit(context.Background(), source()); err == nil || !strings.HasPrefix(err.Error(), "submit: ") {
+		if _, err := e.c.Submit(context.Background(), rbStep(), source().URL); err == nil || !strings.HasPrefix(err.Error(), "submit: ") {
 			t.Errorf("error %v", err)
 		}
 	})
@@ -173,7 +186,8 @@ func TestStatusParsing(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t, nil)
 			e.adobe.on("GET /v2/status/", tc.replies...)
-			out, err := e.c.Wait(context.Background(), Job{ID: jobID, Op: OpRemoveBackground, Submitted: e.clock.Now()})
+			outs, err := e.c.Wait(context.Background(), Job{ID: jobID, Op: OpRemoveBackground, Submitted: e.clock.Now(),
+				MediaTypes: []string{"image/png"}})
 			if n := len(e.adobe.requests("GET /v2/status/")); n != tc.gets {
 				t.Errorf("%d status requests, want %d", n, tc.gets)
 			}
@@ -184,7 +198,10 @@ func TestStatusParsing(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
-				if out.URL != tc.wantURL || out.MediaType != tc.wantType {
+				if len(outs) != 1 {
+					t.Fatalf("outputs %+v, want one", outs)
+				}
+				if out := outs[0]; out.URL != tc.wantURL || out.MediaType != tc.wantType {
 					t.Errorf("output %+v, want %s (%s)", out, tc.wantURL, tc.wantType)
 				}
 				return
@@ -342,7 +359,7 @@ func TestWaitThroughStatusOutage(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if out.URL != "https://r.example/o.png" {
+	if len(out) != 1 || out[0].URL != "https://r.example/o.png" {
 		t.Errorf("output %+v", out)
 	}
 	if n := len(e.adobe.requests("GET /v2/status/")); n != 10 {
@@ -413,7 +430,7 @@ func TestOneFileEndToEnd(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := e.c.Submit(ctx, src)
+	job, err := e.c.Submit(ctx, rbStep(), src.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -424,12 +441,15 @@ func TestOneFileEndToEnd(t *testing.T) {
 	if sent.Image.Source.URL != src.URL {
 		t.Errorf("submitted %q, want the presigned URL %q", sent.Image.Source.URL, src.URL)
 	}
-	out, err := e.c.Wait(ctx, job)
+	outs, err := e.c.Wait(ctx, job)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(outs) != 1 {
+		t.Fatalf("outputs %+v, want one", outs)
+	}
 	var w seekBuffer
-	n, err := e.c.Download(ctx, out, &w)
+	n, err := e.c.Download(ctx, outs[0], &w)
 	if err != nil || n != int64(len(result)) || string(w.b) != string(result) {
 		t.Fatalf("Download: %d, %v, %q", n, err, w.b)
 	}

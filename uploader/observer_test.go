@@ -83,14 +83,19 @@ func TestObserver(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	job, err := c.Submit(ctx, src)
+	step := uploader.Step{Op: uploader.OpRemoveBackground, Outputs: []uploader.Rendition{{Format: "png"}}}
+	job, err := c.Submit(ctx, step, src.URL)
 	if err != nil {
 		t.Fatal(err)
 	}
-	out, err := c.Wait(ctx, job)
+	outs, err := c.Wait(ctx, job)
 	if err != nil {
 		t.Fatal(err)
 	}
+	if len(outs) != 1 {
+		t.Fatalf("outputs %+v, want one", outs)
+	}
+	out := outs[0]
 	f, err := os.Create(filepath.Join(t.TempDir(), "a.out.png"))
 	if err != nil {
 		t.Fatal(err)

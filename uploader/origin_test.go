@@ -71,7 +71,7 @@ func TestMovedStatusURLIsRebuilt(t *testing.T) {
 	e.adobe.on("GET /v2/status/", reply{status: 200, body: `{"status":"succeeded","outputs":[{"url":"https://r.example/o.png"}]}`})
 	out, err := e.c.Wait(context.Background(), Job{ID: jobID, StatusURL: old.srv.URL + "/v2/status/" + jobID,
 		API: "hotfolder emulator 0123", Op: OpRemoveBackground})
-	if err != nil || out.URL != "https://r.example/o.png" {
+	if err != nil || len(out) != 1 || out[0].URL != "https://r.example/o.png" {
 		t.Fatalf("Wait = %+v, %v", out, err)
 	}
 	if n := len(old.requests()); n != 0 {

@@ -50,7 +50,7 @@ func TestAPIRequestHeaders(t *testing.T) {
 	e := newEnv(t, nil)
 	e.adobe.on("POST /v2/remove-background", acceptedReply)
 	e.adobe.on("GET /v2/status/", reply{status: 200, body: `{"status":"succeeded","result":{"outputs":[{"destination":{"url":"https://x.example/o.png"},"mediaType":"image/png"}]}}`})
-	job, err := e.c.Submit(context.Background(), source())
+	job, err := e.c.Submit(context.Background(), rbStep(), source().URL)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestUnauthorizedRefreshesOnce(t *testing.T) {
 	t.Run("401 then success", func(t *testing.T) {
 		e := newEnv(t, nil)
 		e.adobe.on("POST /v2/remove-background", reply{status: 401, body: `{"error_code":"401013","message":"Oauth token is not valid"}`}, acceptedReply)
-		if _, err := e.c.Submit(context.Background(), source()); err != nil {
+		if _, err := e.c.Submit(context.Background(), rbStep(), source().URL); err != nil {
 			t.Fatalf("Submit: %v", err)
 		}
 		reqs := e.adobe.requests("POST /v2/remove-background")
@@ -178,7 +178,7 @@ func TestIMSRejectsCredentials(t *testing.T) {
 		}
 		// An API call needing the token fails the same fatal way.
 		e.adobe.on("POST /v2/remove-background", acceptedReply)
-		if _, err := e.c.Submit(context.Background(), source()); !IsFatal(err) {
+		if _, err := e.c.Submit(context.Background(), rbStep(), source().URL); !IsFatal(err) {
 			t.Errorf("Submit with rejected credentials: %v, want fatal", err)
 		}
 		if n := len(e.adobe.requests("POST /v2/remove-background")); n != 0 {
@@ -272,7 +272,7 @@ func TestConcurrent401sShareOneRefresh(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 10 {
 		wg.Go(func() {
-			if _, err := e.c.Submit(context.Background(), source()); err != nil {
+			if _, err := e.c.Submit(context.Background(), rbStep(), source().URL); err != nil {
 				t.Error(err)
 			}
 		})

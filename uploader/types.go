@@ -48,18 +48,28 @@ type Upload struct {
 type Job struct {
 	ID        string // as Adobe returned it, often a URN with colons
 	StatusURL string // where to poll; built from the job id when Adobe gave none
-	Op        string // operation, e.g. "remove-background"; picks the GET bucket
+	Op        string // operation, e.g. "remove-background" ("" is too); picks the host and the GET bucket
 	Submitted time.Time
 	// API names the service the job lives in (Config.APIName): the status
 	// of a job is asked only of the API it was submitted to. "" for jobs
 	// journaled before it was recorded.
 	API string
+	// MediaTypes are the media types of the outputs requested, in order
+	// (auto-crop: none requested, so the input's, when Submit could tell
+	// it). Optional, and worth journaling: Wait checks that the status
+	// names as many outputs, fills in a media type the status leaves out,
+	// and prefers remove background's output of the requested type.
+	MediaTypes []string
 }
 
-// Result is the hosted result of a job that succeeded.
+// Result is one output of a job that succeeded: hosted at URL, or
+// embedded in the status (Content set, URL empty: the manifest).
 type Result struct {
 	URL       string // Adobe-hosted, expires (download promptly)
 	MediaType string
+	// Content is an embedded output: text as it is, base64 decoded, JSON
+	// as its JSON text. Download writes it without a request.
+	Content []byte
 }
 
 // Observer sees what a [Client] does, for metrics. Its methods must be

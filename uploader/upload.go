@@ -144,10 +144,13 @@ func safeName(name string) string {
 }
 
 // sniff returns the media type of a file from its first bytes.
-// http.DetectContentType does not know TIFF.
+// http.DetectContentType does not know TIFF or PSD.
 func sniff(head []byte) string {
 	if bytes.HasPrefix(head, []byte("II*\x00")) || bytes.HasPrefix(head, []byte("MM\x00*")) {
 		return "image/tiff"
+	}
+	if bytes.HasPrefix(head, []byte("8BPS")) {
+		return "image/vnd.adobe.photoshop"
 	}
 	return http.DetectContentType(head)
 }

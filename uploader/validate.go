@@ -11,32 +11,42 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"slices"
+	"strings"
 
 	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
 )
 
-// Image is what [Client.Validate] learned about an input.
+// MaxFileSize is the largest input Adobe accepts: 5 GB (photoshop-v2-ops.md
+// §2.9 and §9 #13: the GA notes say 5 GB, another page 4 GB).
+const MaxFileSize = 5 << 30
+
+// Image is what [Validate] learned about an input.
 type Image struct {
-	Format        string // jpeg, png, webp or tiff
+	Format        string // jpeg, png, webp, tiff, psd, dng or raw (other camera raw)
 	ContentType   string // e.g. image/jpeg
-	Width, Height int    // pixels
+	Width, Height int    // pixels; 0 for camera raw, whose header is not read
 	Size          int64  // bytes
 }
 
-// acceptedFormats is how the accepted formats are named to people.
-const acceptedFormats = "JPEG, PNG, WebP and TIFF"
-
 // formatNames are the formats (Image.Format) as people write them.
-var formatNames = map[string]string{"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "tiff": "TIFF"}
+var formatNames = map[string]string{"jpeg": "JPEG", "png": "PNG", "webp": "WebP", "tiff": "TIFF", "psd": "PSD",
+	"dng": "DNG", "raw": "camera raw"}
 
-// Validate checks the file at path locally, sending no request, so that
-// inputs Adobe would refuse cost no quota: it must be non-empty, a JPEG,
-// PNG, WebP or TIFF by content (whatever its name), with a readable header
-// of at most 6000×6000 px, and complete: not cut short or damaged in its
-// structure (see integrity.go). Beyond the header the file is read at most
-// once, front to back, and no pixel is decoded. A refusal is a
-// [*RejectedError], never fatal.
+// rawExts are the extensions of camera raw files, which only edit reads:
+// recognised by name, as most are TIFF inside or of no common signature.
+var rawExts = []string{".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
+	".rwl", ".pef", ".srw", ".x3f", ".3fr", ".fff", ".iiq", ".mos", ".mef", ".mrw", ".erf", ".kdc", ".dcr", ".gpr"}
+
+// Validate checks the file at path locally for remove background, sending
+// no request, so that inputs Adobe would refuse cost no quota: it must be
+// non-empty, a JPEG, PNG, WebP or TIFF by content (whatever its name), with
+// a readable header of at most 6000×6000 px, and complete: not cut short
+// or damaged in its structure (see integrity.go). Beyond the header the
+// file is read at most once, front to back, and no pixel is decoded. A
+// refusal is a [*RejectedError], never fatal.
 func (c *Client) Validate(ctx context.Context, path string) (Image, error) {
 	return Validate(ctx, path)
 }
@@ -44,6 +54,38 @@ func (c *Client) Validate(ctx context.Context, path string) (Image, error) {
 // Validate is [Client.Validate] without a client: it needs no account, as
 // for a dry run.
 func Validate(ctx context.Context, path string) (Image, error) {
+	return validate(ctx, OpRemoveBackground, path)
+}
+
+// Check checks the input at path locally for step's operation, sending no
+// request: the formats the operation reads (edit: JPEG, PNG, DNG and other
+// camera raw by content or extension, WebP, TIFF, PSD; remove background:
+// JPEG, PNG, WebP, TIFF of at most 6000×6000 px; actions, product-crop,
+// composite, manifest: JPEG, PNG, TIFF, PSD, WebP; auto-crop: JPEG, PNG,
+// WebP), at most 5 GB ([MaxFileSize]), a readable header, and the
+// structural scan of integrity.go where the format has one. A refusal is
+// a [*RejectedError], never fatal.
+func (c *Client) Check(ctx context.Context, step Step, path string) error {
+	return CheckInput(ctx, step, path)
+}
+
+// CheckInput is [Client.Check] without a client: it needs no account, as
+// for a dry run.
+func CheckInput(ctx context.Context, step Step, path string) error {
+	_, err := ValidateStep(ctx, step, path)
+	return err
+}
+
+// ValidateStep is [Client.Check] without a client (for a dry run), which
+// also returns what it learned.
+func ValidateStep(ctx context.Context, step Step, path string) (Image, error) {
+	if err := step.checkOp(""); err != nil {
+		return Image{}, fmt.Errorf("validate: %w", err)
+	}
+	return validate(ctx, step.Op, path)
+}
+
+func validate(ctx context.Context, op, path string) (Image, error) {
 	if err := ctx.Err(); err != nil {
 		return Image{}, fmt.Errorf("validate: %w", err)
 	}
@@ -68,7 +110,7 @@ func Validate(ctx context.Context, path string) (Image, error) {
 	if !st.Mode().IsRegular() {
 		return Image{}, &RejectedError{Path: path, Reason: "not a regular file", Suggestion: "put image files in the hot folder"}
 	}
-	img, rej := inspect(f, st.Size())
+	img, rej := inspectFor(op, filepath.Base(path), f, st.Size())
 	if rej != nil {
 		rej.Path = path
 		return Image{}, rej
@@ -76,18 +118,40 @@ func Validate(ctx context.Context, path string) (Image, error) {
 	return img, nil
 }
 
-// Check is [Client.Validate] for callers that need only the verdict.
-func (c *Client) Check(ctx context.Context, path string) error {
-	_, err := c.Validate(ctx, path)
-	return err
+// inspect is inspectFor remove background.
+func inspect(r io.ReaderAt, size int64) (Image, *RejectedError) {
+	return inspectFor(OpRemoveBackground, "", r, size)
 }
 
-// inspect reads the header of an image of size bytes from r, then scans
-// its structure for a file cut short or damaged.
-func inspect(r io.ReaderAt, size int64) (Image, *RejectedError) {
+// opName names op in messages.
+func opName(op string) string {
+	if op == OpRemoveBackground || op == "" {
+		return "remove background"
+	}
+	return op
+}
+
+// acceptedNames lists the formats op reads, for people: "JPEG, PNG, WebP
+// and TIFF".
+func acceptedNames(op string) string {
+	var names []string
+	for _, f := range inputFormats(op) {
+		names = append(names, formatNames[f])
+	}
+	return strings.Join(names[:len(names)-1], ", ") + " and " + names[len(names)-1]
+}
+
+// inspectFor reads the header of an image of size bytes named name from r
+// and checks that op reads its format, then scans its structure for a
+// file cut short or damaged.
+func inspectFor(op, name string, r io.ReaderAt, size int64) (Image, *RejectedError) {
 	if size == 0 {
 		return Image{}, &RejectedError{Reason: "the file is empty",
 			Suggestion: "an empty file is usually a failed export or a copy that never finished: export or copy it again"}
+	}
+	if size > MaxFileSize {
+		return Image{}, &RejectedError{Reason: fmt.Sprintf("the file has %d bytes (%.1f GB), more than Adobe accepts (5 GB)", size, float64(size)/(1<<30)),
+			Suggestion: "make the file smaller (scale it down, flatten or compress it), then put it in again"}
 	}
 	head := make([]byte, 512)
 	n, err := r.ReadAt(head, 0)
@@ -97,35 +161,55 @@ func inspect(r io.ReaderAt, size int64) (Image, *RejectedError) {
 	}
 	contentType := sniff(head[:n])
 	format := formatOf(contentType)
-	if format == "" {
+	accepted := inputFormats(op)
+	if slices.Contains(accepted, "raw") {
+		ext := strings.ToLower(filepath.Ext(name))
+		switch {
+		case format == "tiff" && (ext == ".dng" || tiffIsDNG(r, size)):
+			format, contentType = "dng", "image/x-adobe-dng"
+		case ext == ".dng" && format == "":
+			format, contentType = "dng", "image/x-adobe-dng"
+		case slices.Contains(rawExts, ext) && (format == "tiff" || format == ""):
+			format = "raw"
+		}
+	}
+	if !slices.Contains(accepted, format) {
 		looks := contentType
-		if contentType == "application/octet-stream" {
+		switch {
+		case format != "":
+			looks = "a " + formatNames[format]
+		case contentType == "application/octet-stream":
 			looks = "binary data of no known type (application/octet-stream)"
 		}
 		return Image{}, &RejectedError{
-			Reason:     fmt.Sprintf("not an image remove background accepts: the content looks like %s", looks),
-			Suggestion: "remove background accepts " + acceptedFormats + " files, recognised by their content whatever their name; convert the file to one of them",
+			Reason: fmt.Sprintf("not an image %s accepts: the content looks like %s", opName(op), looks),
+			Suggestion: fmt.Sprintf("%s accepts %s files, recognised by their content whatever their name; convert the file to one of them",
+				opName(op), acceptedNames(op)),
 		}
 	}
+	img := Image{Format: format, ContentType: contentType, Size: size}
+	if format == "dng" || format == "raw" {
+		return img, nil // camera raw: no header read, no scan
+	}
 	cfg, err := decodeConfig(format, r, size)
-	name := formatNames[format]
+	fname := formatNames[format]
 	if err != nil {
 		// A file cut short often fails here already: then say so, and
 		// where, rather than how the decoder failed.
 		var f *flaw
 		if errors.As(checkComplete(format, r, size), &f) && f.short {
-			return Image{}, rejectFlaw(name, f)
+			return Image{}, rejectFlaw(fname, f)
 		}
 		return Image{}, &RejectedError{
-			Reason:     fmt.Sprintf("cannot read the %s header: %v", name, err),
+			Reason:     fmt.Sprintf("cannot read the %s header: %v", fname, err),
 			Suggestion: "the file is damaged or incomplete: export or copy it again",
 		}
 	}
 	if cfg.Width <= 0 || cfg.Height <= 0 {
-		return Image{}, &RejectedError{Reason: fmt.Sprintf("the %s header gives no size (%d×%d px)", name, cfg.Width, cfg.Height),
+		return Image{}, &RejectedError{Reason: fmt.Sprintf("the %s header gives no size (%d×%d px)", fname, cfg.Width, cfg.Height),
 			Suggestion: "the file is damaged: export it again"}
 	}
-	if cfg.Width > MaxSide || cfg.Height > MaxSide {
+	if (op == OpRemoveBackground || op == "") && (cfg.Width > MaxSide || cfg.Height > MaxSide) {
 		return Image{}, &RejectedError{
 			Reason:     fmt.Sprintf("%d×%d px is larger than remove background accepts (at most %d×%d px)", cfg.Width, cfg.Height, MaxSide, MaxSide),
 			Suggestion: fmt.Sprintf("scale the image down to at most %d px on each side", MaxSide),
@@ -133,13 +217,13 @@ func inspect(r io.ReaderAt, size int64) (Image, *RejectedError) {
 	}
 	// Only now, so that a file refused for its size is not read through.
 	if err := checkComplete(format, r, size); err != nil {
-		return Image{}, rejectFlaw(name, err)
+		return Image{}, rejectFlaw(fname, err)
 	}
-	return Image{Format: format, ContentType: contentType, Width: cfg.Width, Height: cfg.Height, Size: size}, nil
+	img.Width, img.Height = cfg.Width, cfg.Height
+	return img, nil
 }
 
-// formatOf is the format of an image of the given content type that
-// remove background accepts (jpeg, png, webp or tiff), or "".
+// formatOf is the format of an image of the given content type, or "".
 func formatOf(contentType string) string {
 	switch contentType {
 	case "image/jpeg":
@@ -150,6 +234,8 @@ func formatOf(contentType string) string {
 		return "webp"
 	case "image/tiff":
 		return "tiff"
+	case "image/vnd.adobe.photoshop":
+		return "psd"
 	}
 	return ""
 }
@@ -169,6 +255,8 @@ func decodeConfig(format string, r io.ReaderAt, size int64) (image.Config, error
 		// Given an io.ReaderAt, the TIFF decoder reads only the
 		// directory; given a plain reader it would read the whole file.
 		return tiff.DecodeConfig(sr)
+	case "psd":
+		return psdConfig(r)
 	}
 	return image.Config{}, fmt.Errorf("unknown format %q", format)
 }

@@ -23,8 +23,10 @@ import (
 )
 
 // recordVersion is the version byte of the record encoding written now.
-// Version 2 added API at the end.
-const recordVersion = 2
+// Version 2 added API at the end; version 3 the outputs after the first,
+// their hashes, Recipe, Step, Intermediate and Steps. (The first output and its
+// hash stay where version 1 had the only ones.)
+const recordVersion = 3
 
 // crcTable returns the CRC-32C table; crc32 builds it once.
 func crcTable() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
@@ -39,11 +41,11 @@ func checksum(key, body []byte) uint32 {
 func encode(buf []byte, r *Record) []byte {
 	start := len(buf)
 	buf = append(buf, recordVersion, r.State.code())
-	buf = appendString(buf, r.Output)
+	buf = appendString(buf, first(r.Outputs))
 	buf = binary.AppendVarint(buf, r.Size)
 	buf = appendTime(buf, r.ModTime)
 	buf = appendString(buf, r.SHA256)
-	buf = appendString(buf, r.OutputSHA256)
+	buf = appendString(buf, first(r.OutputSHA256s))
 	buf = appendString(buf, r.UploadKey)
 	buf = appendString(buf, r.JobID)
 	buf = appendString(buf, r.StatusURL)
@@ -64,7 +66,36 @@ func encode(buf []byte, r *Record) []byte {
 	}
 	buf = appendTime(buf, r.Updated)
 	buf = appendString(buf, r.API)
+	buf = appendStrings(buf, rest(r.Outputs))
+	buf = appendStrings(buf, rest(r.OutputSHA256s))
+	buf = appendString(buf, r.Recipe)
+	buf = binary.AppendVarint(buf, int64(r.Step))
+	buf = appendString(buf, r.Intermediate)
+	buf = binary.AppendVarint(buf, int64(r.Steps))
 	return binary.LittleEndian.AppendUint32(buf, checksum([]byte(r.Rel), buf[start:]))
+}
+
+// first is ss[0], or "" when ss is empty; rest is what follows it.
+func first(ss []string) string {
+	if len(ss) == 0 {
+		return ""
+	}
+	return ss[0]
+}
+
+func rest(ss []string) []string {
+	if len(ss) <= 1 {
+		return nil
+	}
+	return ss[1:]
+}
+
+func appendStrings(buf []byte, ss []string) []byte {
+	buf = binary.AppendUvarint(buf, uint64(len(ss)))
+	for _, s := range ss {
+		buf = appendString(buf, s)
+	}
+	return buf
 }
 
 func appendString(buf []byte, s string) []byte {
@@ -116,11 +147,11 @@ func decode(key, v []byte) (Record, error) {
 		return Record{}, fmt.Errorf("unknown state %d", code)
 	}
 	r.State = States[code-1]
-	r.Output = d.string()
+	output := d.string()
 	r.Size = d.varint()
 	r.ModTime = d.time()
 	r.SHA256 = d.string()
-	r.OutputSHA256 = d.string()
+	outputSHA256 := d.string()
 	r.UploadKey = d.string()
 	r.JobID = d.string()
 	r.StatusURL = d.string()
@@ -142,6 +173,16 @@ func decode(key, v []byte) (Record, error) {
 	if version >= 2 {
 		r.API = d.string()
 	}
+	var moreOutputs, moreSHA256s []string
+	if version >= 3 {
+		moreOutputs, moreSHA256s = d.strings(), d.strings()
+		r.Recipe = d.string()
+		r.Step = int(d.varint())
+		r.Intermediate = d.string()
+		r.Steps = int(d.varint())
+	}
+	r.Outputs = join(output, moreOutputs)
+	r.OutputSHA256s = join(outputSHA256, moreSHA256s)
 	switch {
 	case d.err != nil:
 		return Record{}, d.err
@@ -216,6 +257,29 @@ func (d *decoder) string() string {
 	s := string(d.b[:n])
 	d.b = d.b[n:]
 	return s
+}
+
+// strings reads a count and that many strings; a count that cannot fit in
+// what is left is damage, not a reason to allocate.
+func (d *decoder) strings() []string {
+	n := d.uvarint()
+	if n > uint64(len(d.b)) {
+		d.fail(errShort)
+		return nil
+	}
+	var ss []string
+	for range n {
+		ss = append(ss, d.string())
+	}
+	return ss
+}
+
+// join is first followed by more, nil when both are empty.
+func join(first string, more []string) []string {
+	if first == "" && len(more) == 0 {
+		return nil
+	}
+	return append([]string{first}, more...)
 }
 
 func (d *decoder) time() time.Time {

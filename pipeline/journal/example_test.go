@@ -27,8 +27,8 @@ func Example() {
 		log.Fatal(err) // ErrLocked, ErrCorrupt, …: errors.As finds Hint() and Fatal()
 	}
 	claims := []journal.Record{
-		{Rel: "shoes/red.jpg", Size: 1234, ModTime: mod, State: journal.Queued, Output: "shoes/red.png"},
-		{Rel: "shoes/blue.jpg", Size: 2345, ModTime: mod, State: journal.Queued, Output: "shoes/blue.png"},
+		{Rel: "shoes/red.jpg", Size: 1234, ModTime: mod, State: journal.Queued, Outputs: []string{"shoes/red.png"}},
+		{Rel: "shoes/blue.jpg", Size: 2345, ModTime: mod, State: journal.Queued, Outputs: []string{"shoes/blue.png"}},
 	}
 	if err := j.PutMany(claims); err != nil {
 		log.Fatal(err)
@@ -55,7 +55,7 @@ func Example() {
 	err = j.Each(func(r journal.Record) error {
 		switch {
 		case r.Changed(onDisk[r.Rel], mod):
-			fmt.Printf("%s: changed, start again as %s\n", r.Rel, r.Output)
+			fmt.Printf("%s: changed, start again as %s\n", r.Rel, r.Outputs[0])
 		case r.State == journal.Submitted:
 			fmt.Printf("%s: poll %s, do not submit again\n", r.Rel, r.JobID)
 		}

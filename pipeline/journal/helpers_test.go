@@ -40,11 +40,11 @@ func sample(prefix string, i int, s State) Record {
 		Size:    int64(1_000_000 + i),
 		ModTime: time.Unix(1_690_000_000+int64(i), int64(i%1000)*1_000_000),
 		State:   s,
-		Output:  strings.TrimSuffix(rel, ".jpg") + ".png",
+		Outputs: []string{strings.TrimSuffix(rel, ".jpg") + ".png"},
 	}
 	switch s {
 	case Done:
-		r.OutputSHA256 = fmt.Sprintf("%064x", i*7919)
+		r.OutputSHA256s = []string{fmt.Sprintf("%064x", i*7919)}
 		fallthrough
 	case Submitted:
 		r.JobID = fmt.Sprintf("f54e0fcb-260b-47c3-b520-%012x", i)

@@ -22,8 +22,9 @@ import (
 // formatVersion is the journal file format this package writes and reads.
 // An older file is migrated on Open; a newer one is refused. Format 2 added
 // records of version 2 (Record.API), which format 1 cannot read, and the
-// grants in the meta bucket.
-const formatVersion = 2
+// grants in the meta bucket; format 3 records of version 3 (several
+// outputs, recipe steps).
+const formatVersion = 3
 
 // DefaultTimeout is how long Open waits for another process to let go of
 // the journal when Options.Timeout is zero.

@@ -27,7 +27,9 @@ func TestRoundTrip(t *testing.T) {
 		{"every field", Record{
 			Rel: "deep/nested/folder/Ünïcødé name with spaces.jpeg", Size: 1 << 40,
 			ModTime: time.Unix(1_234_567_890, 999_999_999), SHA256: strings.Repeat("ab", 32),
-			State: Failed, Output: "deep/nested/folder/Ünïcødé name with spaces.png", OutputSHA256: strings.Repeat("cd", 32),
+			State: Failed, Outputs: []string{"deep/nested/folder/Ünïcødé name with spaces.png", "deep/nested/folder/Ünïcødé name with spaces-2048.jpg"},
+			OutputSHA256s: []string{strings.Repeat("cd", 32), strings.Repeat("ef", 32)},
+			Recipe:        strings.Repeat("12", 32), Step: 2, Steps: 3, Intermediate: "steps/0a1b2c-1.png",
 			UploadKey: "prefix/key", JobID: "job-1", StatusURL: "https://example.test/status/job-1", Op: "remove-background",
 			Submitted: time.Unix(1_700_000_000, 1), Resubmits: 3,
 			Failure: &Failure{Stage: "download", HTTPStatus: 503, Code: "ServiceUnavailable", Message: "try later\nline two",

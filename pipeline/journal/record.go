@@ -18,7 +18,7 @@ const (
 	Queued    State = "queued"    // taken by the run; its output name is claimed
 	Uploaded  State = "uploaded"  // stored where the API can fetch it (UploadKey, SHA256)
 	Submitted State = "submitted" // a job was started on it (JobID, StatusURL, Op, Submitted)
-	Done      State = "done"      // its output is written (OutputSHA256)
+	Done      State = "done"      // its outputs are written (OutputSHA256s)
 	Failed    State = "failed"    // it ended failed (Failure)
 )
 
@@ -49,15 +49,25 @@ type Record struct {
 	ModTime time.Time // modification time means new work (see Changed)
 	SHA256  string    // the input's content hash, hex; set once uploaded ("" before)
 
-	State        State
-	Output       string // output path relative to the output folder, slash-separated; claimed when queued
-	OutputSHA256 string // the output's content hash, hex; set when done
+	State         State
+	Outputs       []string // output paths relative to the output folder, slash-separated, one per rendition; claimed when queued
+	OutputSHA256s []string // the outputs' content hashes, hex, in the order of Outputs; set when done
+	Recipe        string   // fingerprint of the recipe (operations, settings, auxiliary files) the outputs are made with
+
+	// A recipe of several steps goes through them one after the other:
+	// Step is the one the record is at (0-based), and Intermediate the
+	// previous step's result, kept in the state folder (a path relative
+	// to it) until the input is done, so that a stopped run goes on at
+	// the step it was in and never pays again for a finished one.
+	Step         int
+	Steps        int // the recipe's number of steps; 0 in records from before recipes (one)
+	Intermediate string
 
 	UploadKey string // storage key of the uploaded input, for cleanup; "" once deleted
 
-	JobID     string    // set when submitted
+	JobID     string    // set when submitted: the job of step Step
 	StatusURL string    // where the job's status is polled
-	Op        string    // the operation, e.g. "remove-background"
+	Op        string    // the operation of step Step, e.g. "remove-background" (the job's, once submitted)
 	API       string    // the API the job was submitted to (its endpoint, or the emulator's identity); "" in records of format 1
 	Submitted time.Time // when the job was submitted
 	Resubmits int       // times the job was submitted again because Adobe no longer knew it

@@ -239,7 +239,10 @@ func WriteSummary(w io.Writer, s pipeline.Summary, now time.Time) {
 	for _, f := range failures {
 		b.WriteString("  FAILED ")
 		b.WriteString(oneLine(f.Rel))
-		if f.Stage != "" {
+		switch s := f.StepInfo.String(); {
+		case f.Stage != "" && s != "":
+			fmt.Fprintf(&b, " (%s, %s)", f.Stage, s)
+		case f.Stage != "":
 			fmt.Fprintf(&b, " (%s)", f.Stage)
 		}
 		if f.Err != nil {

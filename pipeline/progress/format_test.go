@@ -179,19 +179,22 @@ func TestWriteSummary(t *testing.T) {
 			"summary: 4 done, 6 skipped, 0 failed of 10 files\n" +
 				"  resumed: 2 jobs submitted by an earlier run were polled, not submitted again\n" +
 				"  skipped: 1 files that failed in an earlier run (hotfolder status lists why; -retry-failed takes them again)\n"},
-		// 55 processed in 8m12s = 6.71/min; failures come out sorted by path.
+		// 56 processed in 8m12s = 6.83/min; failures come out sorted by path.
 		{"failures with and without hints, pending", pipeline.Summary{
-			Stats: pipeline.Stats{Started: t0, Found: 64, Done: 52, Skipped: 5, Failed: 3},
+			Stats: pipeline.Stats{Started: t0, Found: 64, Done: 52, Skipped: 4, Failed: 4},
 			Failures: []pipeline.Failure{
 				{Rel: "shoes/red.jpg", Stage: "submit", Err: fmt.Errorf("submit: %w",
 					&hintErr{"HTTP 400 validation_error: image too small", "use an image at least 64x64 pixels"})},
 				{Rel: "bags/blue.png", Stage: "download", Err: errors.New("download: unexpected EOF")},
 				{Rel: "shoes/a.tif", Stage: "check", Err: errors.New("decode: line one\nline two\n")},
+				{Rel: "hats/c.jpg", Stage: "process", StepInfo: pipeline.StepInfo{Step: 2, Steps: 3, Op: "product-crop"},
+					Err: errors.New("job failed")},
 			},
 			Pending: 4,
 		}, t0.Add(8*time.Minute + 12*time.Second),
-			"summary: 52 done, 5 skipped, 3 failed, 4 pending of 64 files in 8m12s (6.7 files/min)\n" +
+			"summary: 52 done, 4 skipped, 4 failed, 4 pending of 64 files in 8m12s (6.8 files/min)\n" +
 				"  FAILED bags/blue.png (download): download: unexpected EOF\n" +
+				"  FAILED hats/c.jpg (process, step 2 of 3: product-crop): job failed\n" +
 				"  FAILED shoes/a.tif (check): decode: line one\n" +
 				"    line two\n" +
 				"  FAILED shoes/red.jpg (submit): submit: HTTP 400 validation_error: image too small\n" +

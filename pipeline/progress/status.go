@@ -44,6 +44,9 @@ func WriteStatus(w io.Writer, st pipeline.Status, now time.Time) {
 		if f.Stage != "" {
 			what = append(what, f.Stage)
 		}
+		if s := f.StepInfo.String(); s != "" {
+			what = append(what, s)
+		}
 		if f.HTTPStatus != 0 {
 			what = append(what, fmt.Sprintf("HTTP %d", f.HTTPStatus))
 		}
@@ -65,6 +68,9 @@ func WriteStatus(w io.Writer, st pipeline.Status, now time.Time) {
 		fmt.Fprintf(&b, "  %s: %s", oneLine(j.Input), j.State)
 		if !j.Submitted.IsZero() {
 			fmt.Fprintf(&b, " %s ago", formatDuration(now.Sub(j.Submitted)))
+		}
+		if s := j.StepInfo.String(); s != "" {
+			fmt.Fprintf(&b, ", %s", s)
 		}
 		if j.JobID != "" {
 			fmt.Fprintf(&b, ", job %s", j.JobID)
