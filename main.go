@@ -1,9 +1,10 @@
 // Command hotfolder sends every image in a folder (and every image dropped
 // into it later) through Adobe's Photoshop API — remove background, edit,
 // actions, product crop, composite, manifest, auto crop, or a recipe of
-// several — and writes the results to an output folder, under the organization's rate
-// limits, with a progress bar. Without Adobe credentials it runs against a
-// built-in emulator of the API, so it works on a fresh machine.
+// several — and writes the results to an output folder, under the
+// organization's rate limits, with a progress bar. Without Adobe
+// credentials it runs against a built-in emulator of the API, so it works
+// on a fresh machine.
 //
 // main.go only parses flags, wires the packages together and turns the
 // outcome into an exit status; the work lives in watcher, pipeline, uploader
