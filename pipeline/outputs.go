@@ -278,7 +278,10 @@ func (o *outputs) claim(in string, specs []outSpec) ([]string, error) {
 		return nil, errors.New("its output would be inside the state folder")
 	}
 	outs := make([]string, len(specs))
-	var fresh []claimLine
+	var (
+		fresh []claimLine
+		keys  []string // their byInput keys
+	)
 	for i, sp := range specs {
 		if out := o.byInput[claimKey(in, sp.as())]; out != "" {
 			outs[i] = out
@@ -287,6 +290,7 @@ func (o *outputs) claim(in string, specs []outSpec) ([]string, error) {
 		out := o.freeName(dir, base, sp)
 		o.byOutput[fold(out)] = in
 		o.byInput[claimKey(in, sp.as())] = out
+		keys = append(keys, claimKey(in, sp.as()))
 		outs[i] = out
 		c := claimLine{Output: out, Input: in}
 		if sp.suffix != "" { // the plain output of an extension says so by its name
@@ -295,6 +299,10 @@ func (o *outputs) claim(in string, specs []outSpec) ([]string, error) {
 		fresh = append(fresh, c)
 	}
 	if err := o.append(fresh); err != nil {
+		for i, c := range fresh { // not on disk: not claimed
+			delete(o.byOutput, fold(c.Output))
+			delete(o.byInput, keys[i])
+		}
 		return nil, err
 	}
 	return outs, nil

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -243,4 +244,33 @@ func TestClaimRejectsInputsIntoStateFolder(t *testing.T) {
 	if sum.Done != 1 || len(sum.Failures) != 1 || sum.Failures[0].Stage != "check" {
 		t.Errorf("summary = %+v %v, want .hotfolder/x.jpg failed at check", sum.Stats, sum.Failures)
 	}
+}
+
+// Claims that could not be written to the claims file are not claims: the
+// names stay free, in memory as on disk.
+func TestClaimNotWrittenIsNotKept(t *testing.T) {
+	root, state := t.TempDir(), filepath.Join(t.TempDir(), "state")
+	if err := os.MkdirAll(state, 0o777); err != nil {
+		t.Fatal(err)
+	}
+	o, err := openOutputs(root, state, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	specs := []outSpec{{ext: "jpg"}, {suffix: "-800", ext: "jpg"}}
+	if _, err := o.claim("a.png", specs[:1]); err != nil {
+		t.Fatal(err)
+	}
+	o.f.Close() // every later write fails
+	if outs, err := o.claim("a.png", specs); err == nil {
+		t.Fatalf("claim with an unwritable claims file = %v, want an error", outs)
+	}
+	if _, ok := o.byOutput["a-800.jpg"]; ok || o.byInput[claimKey("a.png", "-800.jpg")] != "" {
+		t.Error("the claim that was not written is kept in memory")
+	}
+	if o.byInput[claimKey("a.png", ".jpg")] != "a.jpg" {
+		t.Error("the claim written earlier was lost")
+	}
+	o.f = nil // closed already
+	o.close()
 }
