@@ -36,6 +36,11 @@ type Color struct {
 }
 
 func (c *Color) decodeRecipe(v any, p path) error {
+	if n, ok := v.(json.Number); ok && (len(n) == 6 || len(n) == 8) && strings.Trim(string(n), "0123456789") == "" {
+		// Hex that happens to be all digits (123456) reads as a
+		// number, in -set's JSON as in YAML: it is still the colour.
+		v = string(n)
+	}
 	if s, ok := v.(string); ok {
 		h := strings.TrimPrefix(strings.TrimSpace(s), "#")
 		n, err := strconv.ParseUint(h, 16, 32)

@@ -85,6 +85,8 @@ func TestStepFromFlags(t *testing.T) {
 				Outputs: []Rendition{{Format: "jpeg"}}}},
 		{"hex colour with alpha, trim, decontamination", OpRemoveBackground, []string{"backgroundColor=#ff000080", "trim=true", "colorDecontamination=0"}, nil,
 			Step{Op: OpRemoveBackground, RemoveBackground: &RemoveBackground{BackgroundColor: &Color{255, 0, 0, 0.502}, Trim: true, ColorDecontamination: new(0.0)}}},
+		{"hex colour of digits only", OpRemoveBackground, []string{"backgroundColor=123456"}, nil,
+			Step{Op: OpRemoveBackground, RemoveBackground: &RemoveBackground{BackgroundColor: &Color{0x12, 0x34, 0x56, 1}}}},
 		{"colour as JSON", OpRemoveBackground, []string{`backgroundColor={"red":1,"green":2,"blue":3}`}, nil,
 			Step{Op: OpRemoveBackground, RemoveBackground: &RemoveBackground{BackgroundColor: &Color{1, 2, 3, 1}}}},
 		{"dotted paths, JSON values", OpEdit, []string{"autoTone=true", "light.exposure=0.5", "light.contrast=15", "color.whiteBalance=As Shot"},
