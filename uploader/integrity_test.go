@@ -28,7 +28,8 @@ import (
 //	djpeg -scale 1/2 sample-inputs/photos/rocket.jpg |
 //		cjpeg -progressive -quality 80 -optimize >uploader/testdata/progressive.jpg
 
-// inspectBytes inspects data as Validate inspects a file.
+// inspectBytes inspects data as ValidateStep inspects a file for remove
+// background.
 func inspectBytes(data []byte) (Image, *RejectedError) {
 	return inspect(bytes.NewReader(data), int64(len(data)))
 }
@@ -121,7 +122,7 @@ func readTestdata(t testing.TB, name string) []byte {
 // Real photographs pass whole, and are rejected when cut short.
 func TestSamples(t *testing.T) {
 	for p, data := range samples(t) {
-		if _, err := Validate(context.Background(), p); err != nil {
+		if _, err := ValidateStep(context.Background(), rbStep(), p); err != nil {
 			t.Errorf("%s: %v", p, err)
 		}
 		format := strings.ToUpper(strings.TrimPrefix(filepath.Ext(p), "."))

@@ -422,9 +422,12 @@ func TestOneFileEndToEnd(t *testing.T) {
 	e.adobe.on("GET /hosted/", serveAll(result))
 	ctx := context.Background()
 
-	img, err := e.c.Validate(ctx, in)
+	img, err := ValidateStep(ctx, rbStep(), in)
 	if err != nil || img.Width != 50 || img.Height != 40 {
-		t.Fatalf("Validate: %+v, %v", img, err)
+		t.Fatalf("ValidateStep: %+v, %v", img, err)
+	}
+	if err := e.c.Check(ctx, rbStep(), in); err != nil {
+		t.Fatalf("Check: %v", err)
 	}
 	src, err := e.c.Upload(ctx, in)
 	if err != nil {

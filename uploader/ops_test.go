@@ -518,10 +518,10 @@ func TestCheckPerOperation(t *testing.T) {
 	if err := CheckInput(context.Background(), Step{Op: OpAutoCrop}, filepath.Join(dir, "scan.tif")); err == nil {
 		t.Error("CheckInput: auto-crop accepts a TIFF")
 	}
-	// Validate is still remove background's check.
+	// Remove background still refuses a PSD.
 	p := writeFile(t, dir, "c.psd", psdFile(8, 6, 0))
-	if _, err := Validate(context.Background(), p); err == nil {
-		t.Error("Validate accepts a PSD")
+	if _, err := ValidateStep(context.Background(), rbStep(), p); err == nil {
+		t.Error("remove background's check accepts a PSD")
 	}
 	if img, err := ValidateStep(context.Background(), Step{Op: OpComposite}, p); err != nil || img.Width != 8 || img.Height != 6 ||
 		img.ContentType != "image/vnd.adobe.photoshop" {

@@ -23,7 +23,7 @@ import (
 // §2.9 and §9 #13: the GA notes say 5 GB, another page 4 GB).
 const MaxFileSize = 5 << 30
 
-// Image is what [Validate] learned about an input.
+// Image is what [ValidateStep] learned about an input.
 type Image struct {
 	Format        string // jpeg, png, webp, tiff, psd, dng or raw (other camera raw)
 	ContentType   string // e.g. image/jpeg
@@ -40,31 +40,16 @@ var formatNames = map[string]string{"jpeg": "JPEG", "png": "PNG", "webp": "WebP"
 var rawExts = []string{".dng", ".cr2", ".cr3", ".crw", ".nef", ".nrw", ".arw", ".srf", ".sr2", ".raf", ".orf", ".rw2",
 	".rwl", ".pef", ".srw", ".x3f", ".3fr", ".fff", ".iiq", ".mos", ".mef", ".mrw", ".erf", ".kdc", ".dcr", ".gpr"}
 
-// Validate checks the file at path locally for remove background, sending
-// no request, so that inputs Adobe would refuse cost no quota: it must be
-// non-empty, a JPEG, PNG, WebP or TIFF by content (whatever its name), with
-// a readable header of at most 6000×6000 px, and complete: not cut short
-// or damaged in its structure (see integrity.go). Beyond the header the
-// file is read at most once, front to back, and no pixel is decoded. A
-// refusal is a [*RejectedError], never fatal.
-func (c *Client) Validate(ctx context.Context, path string) (Image, error) {
-	return Validate(ctx, path)
-}
-
-// Validate is [Client.Validate] without a client: it needs no account, as
-// for a dry run.
-func Validate(ctx context.Context, path string) (Image, error) {
-	return validate(ctx, OpRemoveBackground, path)
-}
-
 // Check checks the input at path locally for step's operation, sending no
-// request: the formats the operation reads (edit: JPEG, PNG, DNG and other
+// request, so that inputs Adobe would refuse cost no quota: the formats the operation reads (edit: JPEG, PNG, DNG and other
 // camera raw by content or extension, WebP, TIFF, PSD; remove background:
 // JPEG, PNG, WebP, TIFF of at most 6000×6000 px; actions, product-crop,
 // composite, manifest: JPEG, PNG, TIFF, PSD, WebP; auto-crop: JPEG, PNG,
-// WebP), at most 5 GB ([MaxFileSize]), a readable header, and the
-// structural scan of integrity.go where the format has one. A refusal is
-// a [*RejectedError], never fatal.
+// WebP) by content whatever the name, at most 5 GB ([MaxFileSize]), a
+// readable header, and complete: the structural scan of integrity.go where
+// the format has one. Beyond the header the file is read at most once,
+// front to back, and no pixel is decoded. A refusal is a
+// [*RejectedError], never fatal.
 func (c *Client) Check(ctx context.Context, step Step, path string) error {
 	return CheckInput(ctx, step, path)
 }

@@ -153,7 +153,7 @@ func TestValidate(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			p := writeFile(t, dir, tc.name, tc.data)
-			img, err := e.c.Validate(context.Background(), p)
+			img, err := ValidateStep(context.Background(), rbStep(), p)
 			if tc.reason == "" {
 				if err != nil {
 					t.Fatal(err)
@@ -176,13 +176,14 @@ func TestValidate(t *testing.T) {
 			}
 		})
 	}
-	// Every refusal names what is accepted.
-	_, err := e.c.Validate(context.Background(), writeFile(t, dir, "x.jpg", []byte("text")))
+	// Every refusal names what is accepted; the client's check sends
+	// nothing either.
+	err := e.c.Check(context.Background(), rbStep(), writeFile(t, dir, "x.jpg", []byte("text")))
 	if h := Hint(err); !strings.Contains(h, "JPEG, PNG, WebP and TIFF") {
 		t.Errorf("hint %q does not list the accepted formats", h)
 	}
 	if len(e.adobe.requests("POST /ims/token/v3")) != 0 {
-		t.Error("Validate sent a request")
+		t.Error("Check sent a request")
 	}
 }
 
@@ -190,7 +191,7 @@ func TestValidateUnreadable(t *testing.T) {
 	e := newEnv(t, nil)
 	dir := t.TempDir()
 	for p, reason := range map[string]string{filepath.Join(dir, "missing.jpg"): "removed or renamed", dir: "not a regular file"} {
-		_, err := e.c.Validate(context.Background(), p)
+		err := e.c.Check(context.Background(), rbStep(), p)
 		var rej *RejectedError
 		if !errors.As(err, &rej) || IsFatal(err) {
 			t.Errorf("%s: error %v, want a *RejectedError", p, err)
