@@ -100,13 +100,7 @@ func runShared(b *testing.B, srv *redistest.Server, group string, lim ratelimit.
 	b.ResetTimer()
 	ctx, cancel := context.WithTimeout(context.Background(), run)
 	defer cancel()
-	var waits []func()
-	for i, l := range ls {
-		waits = append(waits, hammer(ctx, l, bucket, 3, i, g))
-	}
-	for _, w := range waits {
-		w()
-	}
+	hammerAll(ctx, ls, bucket, 3, g)()
 	trips := rt.n.Load() // before Close gives the last reservations back
 	b.StopTimer()
 	for _, l := range ls {

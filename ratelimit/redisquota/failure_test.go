@@ -39,9 +39,9 @@ func TestRedisRestarted(t *testing.T) {
 			prime(t, srv, group, b)
 			const k = 2
 			ls := make([]*Limiter, k)
-			logs := make([]*logBuffer, k)
+			logs := make([]*syncBuffer, k)
 			for i := range ls {
-				logs[i] = &logBuffer{}
+				logs[i] = &syncBuffer{}
 				ls[i] = openT(t, srv, group, ratelimit.Profile{b: lim}, func(c *Config) { c.Logger = logs[i].logger() })
 			}
 			g := newGrants()
@@ -236,21 +236,13 @@ func TestKilledLimiter(t *testing.T) {
 	srv := redistest.Start(t)
 	b := ratelimit.Post
 	lim := ratelimit.Limit{N: 4, Window: 500 * time.Millisecond}
-	group := t.Name()
-	prime(t, srv, group, b)
 	const k = 3
-	ls := make([]*Limiter, k)
-	for i := range ls {
-		ls[i] = openT(t, srv, group, ratelimit.Profile{b: lim})
-	}
+	ls := openGroup(t, srv, t.Name(), b, lim, k)
 	T := ls[0].Interval(b)
 	g := newGrants()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var waits []func()
-	for i, l := range ls {
-		waits = append(waits, hammer(ctx, l, b, 2, i, g))
-	}
+	wait := hammerAll(ctx, ls, b, 2, g)
 	waitFor(t, 5*time.Second, "grants", func() bool { return g.count() >= 6 })
 	victim := ls[k-1]
 	holds := func() bool {
@@ -264,9 +256,7 @@ func TestKilledLimiter(t *testing.T) {
 	victim.kill()
 	waitFor(t, 5*time.Second, "grants after the kill", func() bool { return g.since(killed) >= 8 })
 	cancel()
-	for _, w := range waits {
-		w()
-	}
+	wait()
 	checkWindow(t, lim, g.times())
 	var after []time.Time
 	for _, at := range g.times() {

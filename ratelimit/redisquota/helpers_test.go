@@ -155,6 +155,32 @@ func hammer(ctx context.Context, l *Limiter, b ratelimit.Bucket, callers, who in
 	return wg.Wait
 }
 
+// hammerAll hammers each limiter of ls (as who i) with callers goroutines;
+// the returned function waits for them all.
+func hammerAll(ctx context.Context, ls []*Limiter, b ratelimit.Bucket, callers int, g *grants) func() {
+	var waits []func()
+	for i, l := range ls {
+		waits = append(waits, hammer(ctx, l, b, callers, i, g))
+	}
+	return func() {
+		for _, w := range waits {
+			w()
+		}
+	}
+}
+
+// openGroup primes the group's bucket b and opens k of its limiters, each
+// at lim.
+func openGroup(t testing.TB, srv *redistest.Server, group string, b ratelimit.Bucket, lim ratelimit.Limit, k int) []*Limiter {
+	t.Helper()
+	prime(t, srv, group, b)
+	ls := make([]*Limiter, k)
+	for i := range ls {
+		ls[i] = openT(t, srv, group, ratelimit.Profile{b: lim})
+	}
+	return ls
+}
+
 // checkWindow fails t if any window of lim.Window holds more than lim.N of
 // ts (sorted): checked with ratelimit's exact Window, with Violations, and
 // as the span of any N+1 consecutive grants.
@@ -186,27 +212,27 @@ func shortestSpan(n int, ts []time.Time) (time.Duration, bool) {
 	return best, ok
 }
 
-// logBuffer captures a Limiter's log lines.
-type logBuffer struct {
+// syncBuffer captures a Limiter's log lines.
+type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) {
+func (l *syncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *logBuffer) String() string {
+func (l *syncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
 }
 
-func (l *logBuffer) count(s string) int { return strings.Count(l.String(), s) }
+func (l *syncBuffer) count(s string) int { return strings.Count(l.String(), s) }
 
-func (l *logBuffer) logger() *slog.Logger {
+func (l *syncBuffer) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(l, &slog.HandlerOptions{Level: slog.LevelDebug}))
 }
 

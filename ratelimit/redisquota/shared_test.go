@@ -77,21 +77,13 @@ func TestShared429(t *testing.T) {
 	srv := redistest.Start(t)
 	b := ratelimit.Post
 	lim := ratelimit.Limit{N: 4, Window: 500 * time.Millisecond}
-	group := t.Name()
-	prime(t, srv, group, b)
 	const k = 3
-	ls := make([]*Limiter, k)
-	for i := range ls {
-		ls[i] = openT(t, srv, group, ratelimit.Profile{b: lim})
-	}
+	ls := openGroup(t, srv, t.Name(), b, lim, k)
 	T := ls[0].Interval(b)
 	g := newGrants()
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var waits []func()
-	for i, l := range ls {
-		waits = append(waits, hammer(ctx, l, b, 2, i, g))
-	}
+	wait := hammerAll(ctx, ls, b, 2, g)
 	waitFor(t, 5*time.Second, "grants before the 429", func() bool { return g.count() >= 6 })
 
 	const ra = 700 * time.Millisecond
@@ -114,9 +106,7 @@ func TestShared429(t *testing.T) {
 		})
 	}
 	cancel()
-	for _, w := range waits {
-		w()
-	}
+	wait()
 	if len(g.errs) > 0 {
 		t.Fatalf("Wait failed: %v", g.errs)
 	}
@@ -163,14 +153,9 @@ func TestFairShares(t *testing.T) {
 	srv := redistest.Start(t)
 	b := ratelimit.Post
 	lim := ratelimit.Limit{N: 4, Window: time.Second}
-	group := t.Name()
-	prime(t, srv, group, b)
 	const k = 3
-	ls := make([]*Limiter, k)
-	for i := range ls {
-		ls[i] = openT(t, srv, group, ratelimit.Profile{b: lim})
-	}
-	idle := openT(t, srv, group, ratelimit.Profile{b: lim})
+	ls := openGroup(t, srv, t.Name(), b, lim, k)
+	idle := openT(t, srv, t.Name(), ratelimit.Profile{b: lim})
 	g := newGrants()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -259,23 +244,12 @@ func TestFairBeyondHorizon(t *testing.T) {
 	srv := redistest.Start(t)
 	b := ratelimit.RemoveBackgroundPost
 	lim := ratelimit.Limit{N: 2, Window: 500 * time.Millisecond}
-	group := t.Name()
-	prime(t, srv, group, b)
 	const k = 7 // the horizon (2×520ms) holds 5 slots of 260ms
-	ls := make([]*Limiter, k)
-	for i := range ls {
-		ls[i] = openT(t, srv, group, ratelimit.Profile{b: lim})
-	}
+	ls := openGroup(t, srv, t.Name(), b, lim, k)
 	g := newGrants()
 	ctx, cancel := context.WithTimeout(context.Background(), 6*time.Second)
 	defer cancel()
-	var waits []func()
-	for i, l := range ls {
-		waits = append(waits, hammer(ctx, l, b, 2, i, g))
-	}
-	for _, w := range waits {
-		w()
-	}
+	hammerAll(ctx, ls, b, 2, g)()
 	if len(g.errs) > 0 {
 		t.Fatalf("Wait failed: %v", g.errs)
 	}

@@ -41,7 +41,7 @@ type Server struct {
 	mu     sync.Mutex
 	cmd    *exec.Cmd
 	exited chan struct{}
-	out    *lockedBuffer
+	out    *syncBuffer
 }
 
 // Option configures Start.
@@ -132,7 +132,7 @@ func (s *Server) start() {
 		args = append(args, "--requirepass", s.Password)
 	}
 	cmd := exec.Command(s.bin, args...)
-	out := &lockedBuffer{}
+	out := &syncBuffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	if err := cmd.Start(); err != nil {
 		s.t.Fatalf("redistest: starting %s: %v", s.bin, err)
@@ -254,19 +254,19 @@ func find() string {
 	return ""
 }
 
-// lockedBuffer collects a child's output from its copying goroutines.
-type lockedBuffer struct {
+// syncBuffer collects a child's output from its copying goroutines.
+type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *syncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *syncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()

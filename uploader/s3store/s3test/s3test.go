@@ -80,7 +80,7 @@ func Start(t testing.TB) Server {
 	cmd := exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey, "--region", Region,
 		"--port", addr, "--quiet", "posix", t.TempDir())
 	cmd.Env = cleanEnv()
-	var out lockedBuffer
+	var out syncBuffer
 	cmd.Stdout, cmd.Stderr = &out, &out
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("s3test: starting %s: %v", bin, err)
@@ -193,19 +193,19 @@ func cleanEnv() []string {
 	return env
 }
 
-// lockedBuffer collects a child's output from its copying goroutines.
-type lockedBuffer struct {
+// syncBuffer collects a child's output from its copying goroutines.
+type syncBuffer struct {
 	mu sync.Mutex
 	b  bytes.Buffer
 }
 
-func (l *lockedBuffer) Write(p []byte) (int, error) {
+func (l *syncBuffer) Write(p []byte) (int, error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.Write(p)
 }
 
-func (l *lockedBuffer) String() string {
+func (l *syncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
