@@ -1006,13 +1006,8 @@ func dryRun(ctx context.Context, cfg config, s setup, stdout io.Writer) error {
 // perFile is the least time between two files' POSTs on the recipe's
 // busiest bucket, whose grants come one per interval(bucket).
 func perFile(r uploader.Recipe, interval func(ratelimit.Bucket) time.Duration) time.Duration {
-	posts := map[ratelimit.Bucket]int{}
-	for _, step := range r.Steps {
-		post, _ := step.Buckets()
-		posts[post]++
-	}
 	var d time.Duration
-	for b, n := range posts {
+	for b, n := range uploader.Posts(r.Steps) {
 		d = max(d, time.Duration(n)*interval(b))
 	}
 	return d

@@ -108,9 +108,8 @@ func (p *Pipeline) count(pl Planned, posts map[ratelimit.Bucket]int) {
 	default:
 		return
 	}
-	for _, step := range p.cfg.Recipe.Steps[from:] {
-		post, _ := step.Buckets()
-		posts[post]++
+	for b, n := range uploader.Posts(p.cfg.Recipe.Steps[from:]) {
+		posts[b] += n
 	}
 }
 

@@ -50,6 +50,17 @@ type Step struct {
 // general, per photoshop-v2-ops.md §2.8).
 func (s Step) Buckets() (post, get ratelimit.Bucket) { return buckets(s.Op) }
 
+// Posts counts the POSTs an input going through steps costs, by the
+// bucket each is charged to: one per step.
+func Posts(steps []Step) map[ratelimit.Bucket]int {
+	posts := map[ratelimit.Bucket]int{}
+	for _, s := range steps {
+		post, _ := s.Buckets()
+		posts[post]++
+	}
+	return posts
+}
+
 // buckets returns the quotas op's submit and status requests are charged to
 // ("" is remove background: jobs journaled before Job.Op was recorded).
 func buckets(op string) (post, get ratelimit.Bucket) {

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"encoding/json"
 	"errors"
+	"maps"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -25,6 +26,18 @@ func normalized(t *testing.T, dir string, step Step) Step {
 		t.Fatal(err)
 	}
 	return r.Steps[0]
+}
+
+// Posts counts a POST per step, on the step's bucket.
+func TestPosts(t *testing.T) {
+	got := Posts([]Step{{Op: OpRemoveBackground}, {Op: OpProductCrop}, {Op: OpComposite}, {Op: OpAutoCrop}})
+	want := map[ratelimit.Bucket]int{ratelimit.RemoveBackgroundPost: 1, ratelimit.Post: 3}
+	if !maps.Equal(got, want) {
+		t.Errorf("Posts = %v, want %v", got, want)
+	}
+	if got := Posts(nil); len(got) != 0 {
+		t.Errorf("Posts of no steps = %v", got)
+	}
 }
 
 // Each operation is posted to its host and path, charged to its buckets,
