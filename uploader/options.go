@@ -54,8 +54,7 @@ func (c *Color) decodeRecipe(v any, p path) error {
 		}
 		return nil
 	}
-	type plain Color
-	x := plain{Alpha: 1}
+	x := Color{Alpha: 1}
 	obj, ok := v.(map[string]any)
 	if !ok {
 		return p.errorf("want a colour (hex or {red, green, blue, alpha}), got %s", describe(v))
@@ -63,7 +62,7 @@ func (c *Color) decodeRecipe(v any, p path) error {
 	if err := decodeObject(obj, reflect.ValueOf(&x).Elem(), p, nil); err != nil {
 		return err
 	}
-	*c = Color(x)
+	*c = x
 	return nil
 }
 
@@ -99,12 +98,11 @@ func (a *AutoStraighten) decodeRecipe(v any, p path) error {
 	if !ok {
 		return p.errorf("want true, false or {enabled, constrainCrop, uprightMode}, got %s", describe(v))
 	}
-	type plain AutoStraighten
-	x := plain{Enabled: true}
+	x := AutoStraighten{Enabled: true}
 	if err := decodeObject(obj, reflect.ValueOf(&x).Elem(), p, nil); err != nil {
 		return err
 	}
-	*a = AutoStraighten(x)
+	*a = x
 	return nil
 }
 
@@ -172,12 +170,11 @@ func (x *XMP) decodeRecipe(v any, p path) error {
 	if !ok {
 		return p.errorf("want a file or {file, orientation, masks}, got %s", describe(v))
 	}
-	type plain XMP
-	var y plain
+	var y XMP
 	if err := decodeObject(obj, reflect.ValueOf(&y).Elem(), p, nil); err != nil {
 		return err
 	}
-	*x = XMP(y)
+	*x = y
 	return nil
 }
 
@@ -210,12 +207,11 @@ func (a *Action) decodeRecipe(v any, p path) error {
 	if !ok {
 		return p.errorf("want an action file or {file, action}, got %s", describe(v))
 	}
-	type plain Action
-	var x plain
+	var x Action
 	if err := decodeObject(obj, reflect.ValueOf(&x).Elem(), p, map[string]string{"actionName": "action"}); err != nil {
 		return err
 	}
-	*a = Action(x)
+	*a = x
 	return nil
 }
 
@@ -339,12 +335,11 @@ func (c *ICCProfile) decodeRecipe(v any, p path) error {
 	if !ok {
 		return p.errorf("want a standard profile's name or {file, name, imageMode}, got %s", describe(v))
 	}
-	type plain ICCProfile
-	var x plain
+	var x ICCProfile
 	if err := decodeObject(obj, reflect.ValueOf(&x).Elem(), p, nil); err != nil {
 		return err
 	}
-	*c = ICCProfile(x)
+	*c = x
 	return nil
 }
 
