@@ -149,10 +149,6 @@ func (c *Client) auxSum(name string) (string, error) {
 	return sum, nil
 }
 
-// auxContent returns the content of a small auxiliary file sent inline
-// (ActionJSON).
-func (c *Client) auxContent(name string) ([]byte, error) { return readAux(name) }
-
 func readAux(name string) ([]byte, error) {
 	st, err := os.Stat(name)
 	if err != nil {

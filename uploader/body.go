@@ -424,7 +424,9 @@ func (c *Client) actionBody(ctx context.Context, a Action) (actionBody, error) {
 	}
 	ab := actionBody{ActionName: a.Action}
 	if kind == "json" {
-		data, err := c.auxContent(a.File)
+		// Read once per job, and checked by actionJSON: the file may
+		// have changed since Normalize.
+		data, err := readAux(a.File)
 		if err != nil {
 			return actionBody{}, err
 		}

@@ -494,7 +494,7 @@ func (s *Step) resolveFiles(p path, dir string) error {
 		*ref.file = f
 		switch ref.kind {
 		case "action":
-			if _, err := actionKind(f); err != nil {
+			if err := checkAction(f); err != nil {
 				return ref.p.errorf("%v", err)
 			}
 		case "icc":
@@ -507,23 +507,32 @@ func (s *Step) resolveFiles(p path, dir string) error {
 }
 
 // actionKind tells an .atn action set ("atn") from an ActionJSON file
-// ("json"), whose content it checks: a JSON array of descriptors (or one
-// descriptor object).
+// ("json") by its name.
 func actionKind(name string) (string, error) {
 	switch strings.ToLower(filepath.Ext(name)) {
 	case ".atn":
 		return "atn", nil
 	case ".json":
-		data, err := os.ReadFile(name)
-		if err != nil {
-			return "", err
-		}
-		if _, err := actionJSON(data); err != nil {
-			return "", fmt.Errorf("%s: %v", name, err)
-		}
 		return "json", nil
 	}
 	return "", fmt.Errorf("%s: want an .atn action set or an ActionJSON .json file", name)
+}
+
+// checkAction checks an action file: an .atn, or ActionJSON whose content
+// is a JSON array of descriptors (or one descriptor object).
+func checkAction(name string) error {
+	kind, err := actionKind(name)
+	if err != nil || kind != "json" {
+		return err
+	}
+	data, err := os.ReadFile(name)
+	if err != nil {
+		return err
+	}
+	if _, err := actionJSON(data); err != nil {
+		return fmt.Errorf("%s: %v", name, err)
+	}
+	return nil
 }
 
 // actionJSON returns ActionJSON as Adobe takes it inline: a compact JSON

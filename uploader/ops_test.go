@@ -377,6 +377,18 @@ func TestAuxUploads(t *testing.T) {
 	if puts := e.storage.Puts(); len(puts) != 3 || !strings.HasSuffix(puts[2], "/house.atn") {
 		t.Errorf("puts %v, want house.atn once more", puts)
 	}
+	// ActionJSON broken after the recipe was checked fails the submit,
+	// before any POST.
+	posts := len(e.ps.requests("POST /v2/execute-actions"))
+	good, _ := os.ReadFile(filepath.Join(dir, "tweak.json"))
+	writeFile(t, dir, "tweak.json", []byte("[{broken"))
+	if _, err := e.c.Submit(ctx, act, source().URL); err == nil || !strings.Contains(err.Error(), "not ActionJSON") {
+		t.Errorf("submit with broken ActionJSON: %v, want not ActionJSON", err)
+	}
+	if n := len(e.ps.requests("POST /v2/execute-actions")); n != posts {
+		t.Errorf("%d POSTs for a broken ActionJSON", n-posts)
+	}
+	writeFile(t, dir, "tweak.json", good)
 
 	// Close deletes every auxiliary upload, and nothing else.
 	e.storage.Put(ctx, "hotfolder/input/a.jpg", strings.NewReader("x"), 1, "image/jpeg")
