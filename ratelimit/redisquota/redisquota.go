@@ -131,7 +131,7 @@ type Limiter struct {
 	mu     sync.Mutex // guards closed and wg.Add against Close's wg.Wait
 	closed bool
 	wg     sync.WaitGroup
-	abrupt atomic.Bool // kill: leave Redis as a crashed process would
+	abrupt atomic.Bool // tests' kill: leave Redis as a crashed process would
 	once   sync.Once
 	err    error
 }
@@ -533,14 +533,6 @@ func (l *Limiter) Close() error {
 		}
 	})
 	return l.err
-}
-
-// kill stops l as a crash would: nothing more reaches Redis, a reservation
-// held stays booked, the heartbeat key stays until it expires.
-func (l *Limiter) kill() {
-	l.abrupt.Store(true)
-	_ = l.rdb.Close()
-	_ = l.Close()
 }
 
 // health tracks whether Redis answers, for Health and the warnings.

@@ -67,15 +67,6 @@ func requestSchema(doc *openapi3.T, path string) *openapi3.Schema {
 	return mt.Schema.Value
 }
 
-// componentSchema returns #/components/schemas/name of doc.
-func componentSchema(doc *openapi3.T, name string) *openapi3.Schema {
-	ref := doc.Components.Schemas[name]
-	if ref == nil || ref.Value == nil {
-		panic("emulator: the spec has no schema " + name)
-	}
-	return ref.Value
-}
-
 func loadSpec(raw []byte) (*openapi3.T, error) {
 	var m map[string]any
 	if err := json.Unmarshal(raw, &m); err != nil {

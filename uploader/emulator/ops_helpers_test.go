@@ -277,3 +277,12 @@ func abs(v int) int {
 	}
 	return v
 }
+
+// componentSchema returns #/components/schemas/name of doc.
+func componentSchema(doc *openapi3.T, name string) *openapi3.Schema {
+	ref := doc.Components.Schemas[name]
+	if ref == nil || ref.Value == nil {
+		panic("emulator: the spec has no schema " + name)
+	}
+	return ref.Value
+}
