@@ -47,11 +47,13 @@ func Soft() Profile {
 }
 
 // Hard returns Adobe's hard limits: crossing them is refused with 429.
+// Remove background's POST limit is 3 / 3 s: Adobe's technical usage
+// notes lowered it from 6 on 2025-10-02.
 func Hard() Profile {
 	return Profile{
 		Post:                 {16, 3 * time.Second},
 		Get:                  {310, 3 * time.Second},
-		RemoveBackgroundPost: {6, 3 * time.Second},
+		RemoveBackgroundPost: {3, 3 * time.Second},
 		RemoveBackgroundGet:  {1000, 3 * time.Second},
 	}
 }

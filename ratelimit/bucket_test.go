@@ -124,13 +124,33 @@ func TestProfiles(t *testing.T) {
 	}
 }
 
+// The profiles are Adobe's published numbers (technical usage notes, as
+// of the 2025-10-02 change that lowered remove background's hard POST
+// limit from 6 to 3): a run planned on "hard" must never plan for more.
+func TestProfilesAreAdobes(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		got  Profile
+		want map[Bucket]int
+	}{
+		{"soft", Soft(), map[Bucket]int{Post: 15, Get: 300, RemoveBackgroundPost: 2, RemoveBackgroundGet: 500}},
+		{"hard", Hard(), map[Bucket]int{Post: 16, Get: 310, RemoveBackgroundPost: 3, RemoveBackgroundGet: 1000}},
+	} {
+		for b, n := range tc.want {
+			if l := tc.got[b]; l.N != n || l.Window != 3*time.Second {
+				t.Errorf("%s %s = %v, want %d/3s", tc.name, b, l, n)
+			}
+		}
+	}
+}
+
 func TestProfileWith(t *testing.T) {
-	p, err := ProfileWith("hard", []string{"post=4/1s", "remove-background.post=3/3s"})
+	p, err := ProfileWith("hard", []string{"post=4/1s", "remove-background.post=1/3s"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	want := Hard()
-	want[Post], want[RemoveBackgroundPost] = Limit{4, time.Second}, Limit{3, 3 * time.Second}
+	want[Post], want[RemoveBackgroundPost] = Limit{4, time.Second}, Limit{1, 3 * time.Second}
 	if len(p) != len(want) {
 		t.Fatalf("profile %v, want %v", p, want)
 	}

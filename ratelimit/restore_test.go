@@ -134,7 +134,7 @@ func TestRestoreAcrossRestart(t *testing.T) {
 	var cases []tc
 	for _, c := range propertyCases() {
 		// The POST buckets (the ones journaled: 15/3s, 2/3s, 16/3s,
-		// 6/3s) and the small overrides.
+		// 3/3s) and the small overrides.
 		if c.l.N <= 16 {
 			cases = append(cases, tc{c.name, c.l, c.l})
 		}
