@@ -25,8 +25,8 @@ import (
 // recordVersion is the version byte of the record encoding written now.
 // Version 2 added API at the end; version 3 the outputs after the first,
 // their hashes, Recipe, Step, Intermediate and Steps. (The first output and its
-// hash stay where version 1 had the only ones.)
-const recordVersion = 3
+// hash stay where version 1 had the only ones.) Version 4 added CopyOf.
+const recordVersion = 4
 
 // crcTable returns the CRC-32C table; crc32 builds it once.
 func crcTable() *crc32.Table { return crc32.MakeTable(crc32.Castagnoli) }
@@ -72,6 +72,7 @@ func encode(buf []byte, r *Record) []byte {
 	buf = binary.AppendVarint(buf, int64(r.Step))
 	buf = appendString(buf, r.Intermediate)
 	buf = binary.AppendVarint(buf, int64(r.Steps))
+	buf = appendString(buf, r.CopyOf)
 	return binary.LittleEndian.AppendUint32(buf, checksum([]byte(r.Rel), buf[start:]))
 }
 
@@ -180,6 +181,9 @@ func decode(key, v []byte) (Record, error) {
 		r.Step = int(d.varint())
 		r.Intermediate = d.string()
 		r.Steps = int(d.varint())
+	}
+	if version >= 4 {
+		r.CopyOf = d.string()
 	}
 	r.Outputs = join(output, moreOutputs)
 	r.OutputSHA256s = join(outputSHA256, moreSHA256s)

@@ -35,7 +35,7 @@ const (
 
 // AddGrant journals a slot granted at at on the quota bucket, durably,
 // keeping the latest MaxGrants of the bucket, and counts it for its UTC
-// day.
+// day and in the total of POSTs (see Totals).
 func (j *Journal) AddGrant(bucket string, at time.Time) error {
 	if bucket == "" || len(grantsPrefix)+len(bucket) > bolt.MaxKeySize {
 		return fmt.Errorf("%w: bucket name %q", errInvalid, bucket)
@@ -51,6 +51,9 @@ func (j *Journal) AddGrant(bucket string, at time.Time) error {
 			ts = ts[len(ts)-MaxGrants:]
 		}
 		if err := meta.Put(key, encodeGrants(ts)); err != nil {
+			return err
+		}
+		if err := addTotal(meta, totalPosts, 1); err != nil {
 			return err
 		}
 		return countDay(meta, at)

@@ -92,11 +92,11 @@ func TestFormat1IsMigrated(t *testing.T) {
 	j.Close()
 	// Write the record as format 1 did: version 1, no API field.
 	v := encode(nil, &r)
-	// Without the checksum and what versions 2 and 3 added: the API, the
+	// Without the checksum and what versions 2 to 4 added: the API, the
 	// outputs after the first, their hashes, the recipe, the step, the
-	// intermediate result and the number of steps, each empty here (one
-	// byte).
-	body := v[:len(v)-4-7]
+	// intermediate result, the number of steps and CopyOf, each empty here
+	// (one byte).
+	body := v[:len(v)-4-8]
 	body[0] = 1
 	v1 := binary.LittleEndian.AppendUint32(append([]byte(nil), body...), checksum([]byte(r.Rel), body))
 	rawUpdate(t, path, func(tx *bolt.Tx) error {

@@ -23,8 +23,9 @@ import (
 // An older file is migrated on Open; a newer one is refused. Format 2 added
 // records of version 2 (Record.API), which format 1 cannot read, and the
 // grants in the meta bucket; format 3 records of version 3 (several
-// outputs, recipe steps).
-const formatVersion = 3
+// outputs, recipe steps); format 4 records of version 4 (Record.CopyOf),
+// the totals and the job times in the meta bucket.
+const formatVersion = 4
 
 // DefaultTimeout is how long Open waits for another process to let go of
 // the journal when Options.Timeout is zero.

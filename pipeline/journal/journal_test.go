@@ -34,6 +34,7 @@ func TestRoundTrip(t *testing.T) {
 			Submitted: time.Unix(1_700_000_000, 1), Resubmits: 3,
 			Failure: &Failure{Stage: "download", HTTPStatus: 503, Code: "ServiceUnavailable", Message: "try later\nline two",
 				Hint: "run again", Permanent: false, Time: time.Unix(1_700_000_001, 2)},
+			CopyOf: "other folder/the original.jpeg",
 		}},
 		{"failure with zero fields", Record{Rel: "z", State: Failed, Failure: &Failure{}}},
 		// A file may really be dated at the epoch, or long before it: it

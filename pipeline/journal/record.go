@@ -74,6 +74,11 @@ type Record struct {
 
 	Failure *Failure // why it failed; set when failed
 
+	// CopyOf is the input whose results this one's outputs are copies of:
+	// the same content through the same recipe (content dedupe), so no job
+	// was paid for. "" for an input processed itself.
+	CopyOf string
+
 	Updated time.Time // when the record was last written; set by Put
 }
 
