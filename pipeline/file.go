@@ -34,6 +34,7 @@ type task struct {
 	f    watcher.File
 	outs []string
 	rec  journal.Record
+	key  contentKey // its content, when it leads it (see dedupe.go)
 }
 
 // handle takes one claimed file its whole way and finishes it. What the
@@ -48,6 +49,18 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, outs []string) er
 		return p.finish(ctx, t, 0, at(StageWrite, err))
 	}
 	v := p.decide(f, outs, rec, known)
+	if v == touched {
+		// Noted, so that the next run need not read the file again.
+		rec.ModTime = f.ModTime
+		if err := p.save(rec); err != nil {
+			return p.finish(ctx, t, 0, at(StageWrite, err))
+		}
+		p.log.Debug("its time changed, not its content: nothing to do", "file", f.Rel)
+		v = doneBefore
+		if rec.State == journal.Failed {
+			v = failedBefore
+		}
+	}
 	if known && v == newWork {
 		p.forget(ctx, t, rec)
 	}
@@ -82,32 +95,65 @@ func (p *Pipeline) handle(ctx context.Context, f watcher.File, outs []string) er
 		p.skipFailed(t)
 		return nil
 	case resumeJob:
+		p.leadResumed(t)
 		n, err := p.resume(ctx, t)
-		return p.finish(ctx, t, n, err)
+		return p.settle(ctx, t, n, err)
 	case resumeStep:
 		p.resumed.Add(1)
 		p.log.Info("going on at a step an earlier run reached", "file", f.Rel, "step", t.rec.Step+1, "of", len(p.cfg.Recipe.Steps))
+		p.leadResumed(t)
 		n, err := p.steps(ctx, t, "")
-		return p.finish(ctx, t, n, err)
+		return p.settle(ctx, t, n, err)
 	}
 	if t.rec.State == journal.Done {
 		p.log.Info("an output of a file done earlier is missing; processing it again", "file", f.Rel)
 	}
 	n, err := p.process(ctx, t)
+	return p.settle(ctx, t, n, err)
+}
+
+// settle counts and records t's end after processing (n, err), then that
+// of the inputs with its content parked behind it. It returns errParked
+// for t parked itself, and otherwise the error that ends the worker, as
+// finish does.
+func (p *Pipeline) settle(ctx context.Context, t *task, n int64, err error) error {
+	if errors.Is(err, errParked) {
+		return errParked
+	}
+	var ferr error
+	stopped := false
 	switch {
 	case errors.Is(err, ratelimit.ErrPostBudgetSpent), errors.Is(err, ratelimit.ErrDailyCapReached):
 		// Not the file's fault: it stays pending, its upload journaled
 		// for the next run, and no new file is taken.
 		p.active.Add(-1)
 		p.haltFor(err)
-		return nil
+		stopped = true
 	case errors.Is(err, errChangedWhileUploading):
 		// Not a failure: its new version is on its way (see queue).
-		p.log.Info("changed while uploading; nothing was submitted, the new version will be", "file", f.Rel)
-		p.skip(f, "")
-		return nil
+		p.log.Info("changed while uploading; nothing was submitted, the new version will be", "file", t.f.Rel)
+		p.skip(t.f, "")
+	default:
+		ferr = p.finish(ctx, t, n, err)
+		stopped = ferr != nil
 	}
-	return p.finish(ctx, t, n, err)
+	if p.index == nil {
+		return ferr
+	}
+	if lerr := p.landFollowers(ctx, t, err, stopped); ferr == nil {
+		ferr = lerr
+	}
+	return ferr
+}
+
+// leadResumed makes t, whose job an earlier run started, the leader of its
+// content: inputs with the same content wait for it.
+func (p *Pipeline) leadResumed(t *task) {
+	if p.index == nil || t.rec.SHA256 == "" || t.rec.Recipe == "" {
+		return
+	}
+	t.key = contentKey{t.rec.SHA256, t.rec.Recipe}
+	p.index.lead(t.key, t.f.Rel)
 }
 
 // verdict is what the journal and the output folder say to do with an
@@ -121,6 +167,7 @@ const (
 	failedBefore                // failed in an earlier run: skipped unless RetryFailed
 	resumeJob                   // a step's job submitted by an earlier run: poll it
 	resumeStep                  // an earlier run finished the steps before this one: go on from its result
+	touched                     // done or failed before, and only its time changed (touch, a sync tool): as before
 )
 
 // decide reads what is known of input f, whose outputs are outs: its
@@ -136,6 +183,8 @@ func (p *Pipeline) decide(f watcher.File, outs []string, rec journal.Record, kno
 		// an older mtime.) Without a journal moved aside, a file under an
 		// output's name is not taken for one: it may be anything.
 		return trustOutput
+	case p.onlyTouched(rec, known, f, outs):
+		return touched
 	case !p.current(rec, known, f, outs):
 		return newWork
 	case rec.State == journal.Done && p.outs.allExist(outs):
@@ -159,6 +208,25 @@ func (p *Pipeline) current(rec journal.Record, known bool, f watcher.File, outs 
 		(rec.Recipe == "" || rec.Recipe == p.cfg.Fingerprint)
 }
 
+// onlyTouched reports whether input f, done or failed as rec says, has a
+// new modification time but the same size and bytes (touch, a sync tool,
+// a copy that kept no times): that is not new work, and costs no POST.
+// It reads the file only when everything else matches.
+func (p *Pipeline) onlyTouched(rec journal.Record, known bool, f watcher.File, outs []string) bool {
+	switch {
+	case !known || rec.SHA256 == "" || rec.Size != f.Size || rec.ModTime.Equal(f.ModTime):
+		return false
+	case !slices.Equal(rec.Outputs, outs) || (rec.Recipe != "" && rec.Recipe != p.cfg.Fingerprint):
+		return false
+	case rec.State == journal.Done && p.outs.allExist(outs):
+	case rec.State == journal.Failed && !p.cfg.RetryFailed && !unreadableBefore(rec):
+	default:
+		return false
+	}
+	sum, err := fileSHA256(f.Path)
+	return err == nil && sum == rec.SHA256
+}
+
 // forget drops what an earlier run left of an input that is new work: its
 // upload (its job, if any, is abandoned) and a step's kept result.
 func (p *Pipeline) forget(ctx context.Context, t *task, rec journal.Record) {
@@ -170,11 +238,17 @@ func (p *Pipeline) forget(ctx context.Context, t *task, rec journal.Record) {
 	}
 }
 
-// process is the main road: check, then the recipe's steps. It returns the
-// outputs' size, or an error marked with its stage.
+// process is the main road: check, then (with dedupe) the content index,
+// then the recipe's steps. It returns the outputs' size, or an error marked
+// with its stage (errParked: settled later, by another input's worker).
 func (p *Pipeline) process(ctx context.Context, t *task) (int64, error) {
 	if err := p.check(ctx, t); err != nil {
 		return 0, err
+	}
+	if p.index != nil {
+		if handled, n, err := p.dedupe(ctx, t); handled {
+			return n, err
+		}
 	}
 	return p.steps(ctx, t, "")
 }

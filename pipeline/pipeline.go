@@ -87,6 +87,13 @@ type Config struct {
 	Stop        <-chan struct{} // closed to stop taking new files and let taken ones finish; nil = never
 
 	RetryFailed bool // take inputs that failed in an earlier run again; by default they are skipped
+	// Dedupe gives inputs of the same content (and Fingerprint) one job:
+	// the others get copies of its outputs (see dedupe.go).
+	Dedupe bool
+	// PerFile is how long one more file takes at the run's limits (its
+	// busiest POST bucket's share), for the projection of what is
+	// pending; 0 makes none.
+	PerFile     time.Duration
 	KeepUploads bool // leave uploaded inputs in storage once their job is over; by default they are deleted
 
 	// OnSuccess and OnFailure say what becomes of an input once its
@@ -137,6 +144,9 @@ type Pipeline struct {
 
 	failMu   sync.Mutex
 	failures []Failure
+
+	index               *contentIndex // content dedupe; nil when off
+	copied, saved, post atomic.Int64  // inputs done as copies, POSTs saved so, POSTs granted
 
 	// busy holds the inputs a worker has taken, so a file found again while
 	// it is being processed (it changed) waits for that worker instead of
@@ -257,6 +267,11 @@ func (p *Pipeline) openState() (err error) {
 		return stateError(fmt.Errorf("open the folder of intermediate results: %w", err))
 	}
 	removeStale(steps, "", cfg.Logger)
+	if cfg.Dedupe {
+		if p.index, err = loadIndex(p.j); err != nil {
+			return err
+		}
+	}
 	return nil
 }
 
@@ -310,6 +325,7 @@ func (p *Pipeline) journalGrant(b ratelimit.Bucket, at time.Time) {
 	if b != ratelimit.Post && b != ratelimit.RemoveBackgroundPost {
 		return // GET limits are far above what polling spends
 	}
+	p.post.Add(1)
 	if err := p.j.AddGrant(string(b), at); err != nil && p.grantWarned.CompareAndSwap(false, true) {
 		p.log.Warn("could not journal a request time; a restart right after a stop may draw a 429", "error", err)
 	}
@@ -343,6 +359,10 @@ func (p *Pipeline) Stats() Stats {
 
 		Resumed:       p.resumed.Load(),
 		FailedEarlier: p.failedEarlier.Load(),
+		Copies:        p.copied.Load(),
+		Posts:         p.post.Load(),
+		PostsSaved:    p.saved.Load(),
+		PerFile:       p.cfg.PerFile,
 	}
 	// Read in the reverse order of the updates (found, then active, then an
 	// end state), so a file is never counted twice.
@@ -443,6 +463,7 @@ func (p *Pipeline) Run(ctx context.Context) (Summary, error) {
 	statusWritten := make(chan struct{})
 	go func() { p.keepStatus(statusDone); close(statusWritten) }()
 	err := g.Wait()
+	p.settleLeftovers()
 	close(statusDone)
 	<-statusWritten
 	sum := p.summary()

@@ -22,6 +22,7 @@ const (
 	PlanResume     = "resume"     // go on where an earlier run stopped: the POSTs of the steps left
 	PlanDone       = "done"       // done in an earlier run, or its output is up to date: skipped
 	PlanFailed     = "failed"     // failed in an earlier run: skipped (RetryFailed takes it again)
+	PlanCopy       = "copy"       // the same content as another input (Reason names it): its outputs are copied, no POST
 	PlanRejected   = "rejected"   // fails the local check: no POST
 	PlanUnnameable = "unnameable" // no output name can be given to it
 )
@@ -31,7 +32,7 @@ type Planned struct {
 	Rel     string   // input, relative to In
 	Outputs []string // outputs, relative to Out
 	Action  string   // one of the Plan… constants
-	Reason  string   // why, for PlanFailed, PlanRejected and PlanUnnameable
+	Reason  string   // why, for PlanFailed, PlanRejected and PlanUnnameable; the original, for PlanCopy
 	Step    int      // for PlanResume: the step (0-based) it goes on at
 	Poll    bool     // for PlanResume: that step's job is in flight, paid for: it is polled
 }
@@ -74,6 +75,10 @@ func DryRun(ctx context.Context, cfg Config, src Source, check func(ctx context.
 		defer j.Close()
 	}
 	p := &Pipeline{cfg: cfg, outs: outs, adopt: adopt}
+	copies, err := newCopyPlan(cfg, j)
+	if err != nil {
+		return plan, err
+	}
 
 	files := make(chan watcher.File)
 	g, gctx := errgroup.WithContext(ctx)
@@ -87,6 +92,7 @@ func DryRun(ctx context.Context, cfg Config, src Source, check func(ctx context.
 			if err != nil {
 				return err
 			}
+			copies.plan(&pl, f)
 			p.count(pl, plan.Posts)
 			plan.Files = append(plan.Files, pl)
 		}
@@ -131,7 +137,14 @@ func (p *Pipeline) plan(ctx context.Context, j *journal.Journal, f watcher.File,
 			return pl, err
 		}
 	}
-	switch p.decide(f, outs, rec, known) {
+	v := p.decide(f, outs, rec, known)
+	if v == touched {
+		v = doneBefore
+		if rec.State == journal.Failed {
+			v = failedBefore
+		}
+	}
+	switch v {
 	case trustOutput, doneBefore:
 		pl.Action = PlanDone
 	case failedBefore:
@@ -151,4 +164,45 @@ func (p *Pipeline) plan(ctx context.Context, j *journal.Journal, f watcher.File,
 		}
 	}
 	return pl, nil
+}
+
+// copyPlan tells, in a dry run with dedupe, the inputs to process that a
+// run would copy instead: the same content as one done earlier, or as one
+// planned before it.
+type copyPlan struct {
+	recipe string
+	known  map[contentKey]string // done earlier, or planned to process: by Rel
+}
+
+func newCopyPlan(cfg Config, j *journal.Journal) (*copyPlan, error) {
+	if !cfg.Dedupe {
+		return nil, nil
+	}
+	cp := &copyPlan{recipe: cfg.Fingerprint, known: map[contentKey]string{}}
+	if j == nil {
+		return cp, nil
+	}
+	ix, err := loadIndex(j)
+	if err != nil {
+		return nil, err
+	}
+	cp.known = ix.done
+	return cp, nil
+}
+
+// plan turns pl, of input f, into PlanCopy when its content is known.
+func (cp *copyPlan) plan(pl *Planned, f watcher.File) {
+	if cp == nil || pl.Action != PlanProcess {
+		return
+	}
+	sum, err := fileSHA256(f.Path)
+	if err != nil {
+		return // the run will say
+	}
+	k := contentKey{sum, cp.recipe}
+	if orig, ok := cp.known[k]; ok && orig != f.Rel {
+		pl.Action, pl.Reason = PlanCopy, orig
+		return
+	}
+	cp.known[k] = f.Rel
 }

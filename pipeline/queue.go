@@ -2,6 +2,7 @@ package pipeline
 
 import (
 	"context"
+	"errors"
 	"path"
 	"slices"
 
@@ -117,6 +118,9 @@ func (p *Pipeline) work(ctx context.Context, tasks <-chan watcher.File) error {
 			err = p.finish(ctx, &task{f: t.f}, 0, at(claimStage(t.err), t.err))
 		} else {
 			err = p.handle(ctx, t.f, t.outs)
+		}
+		if errors.Is(err, errParked) {
+			continue // held until the input with its content settles it
 		}
 		p.release(t.f.Rel)
 		if err != nil {

@@ -20,6 +20,11 @@ type Stats struct {
 	Resumed       int64 // jobs submitted by an earlier, interrupted run and picked up by this one
 	FailedEarlier int64 // of Skipped: inputs that failed in an earlier run (Config.RetryFailed takes them again)
 
+	Copies     int64         // of Done: inputs whose outputs are copies of another's with the same content (no job)
+	Posts      int64         // POSTs granted this run (when Config.Quota is set)
+	PostsSaved int64         // POSTs the copies did not spend
+	PerFile    time.Duration // Config.PerFile: how long one more file takes at the run's limits
+
 	LastDone    time.Time // when an input last finished (done or failed)
 	LastSuccess time.Time // when an output was last written
 

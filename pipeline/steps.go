@@ -61,7 +61,7 @@ func (p *Pipeline) upload(ctx context.Context, t *task) (uploader.Upload, error)
 	}
 	p.uploaded.Add(up.Size)
 	t.rec.UploadKey = up.Key
-	if t.rec.Step == 0 {
+	if t.rec.Step == 0 && up.SHA256 != "" {
 		t.rec.SHA256 = up.SHA256
 	}
 	return up, at(StageWrite, p.put(t, journal.Uploaded))

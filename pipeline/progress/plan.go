@@ -19,8 +19,9 @@ import (
 //	resume   hats/c.jpg -> hats/c.png (from step 2: the steps before are done)
 //	skip     hats/b.jpg: done earlier
 //	skip     c.jpg: failed earlier (submit: …); -retry-failed takes it again
+//	copy     old/red.jpg -> old/red.png (the same content as shoes/red.jpg: its outputs are copied, no POST)
 //	reject   notes.jpg: validate: …
-//	dry run: 1 to process, 1 to resume, 1 done earlier, 1 failed earlier, 1 rejected locally.
+//	dry run: 1 to process, 1 to resume, 1 done earlier, 1 failed earlier, 1 rejected locally, 1 copies of other inputs (no POST).
 //	POSTs: 2 on remove-background.post (2 per 3s), 2 on post (15 per 3s). At the limits that takes about 2s, plus the last jobs' own time. Nothing was sent and nothing written.
 //
 // Write errors are ignored, as in WriteSummary.
@@ -37,6 +38,8 @@ func WritePlan(w io.Writer, plan pipeline.Plan, limits ratelimit.Profile, took t
 			fmt.Fprintf(&b, "resume   %s -> %s (poll the job of step %d an earlier run submitted)\n", rel, outputList(f.Outputs), f.Step+1)
 		case f.Action == pipeline.PlanResume:
 			fmt.Fprintf(&b, "resume   %s -> %s (from step %d: the steps before are done)\n", rel, outputList(f.Outputs), f.Step+1)
+		case f.Action == pipeline.PlanCopy:
+			fmt.Fprintf(&b, "copy     %s -> %s (the same content as %s: its outputs are copied, no POST)\n", rel, outputList(f.Outputs), oneLine(f.Reason))
 		case f.Action == pipeline.PlanDone:
 			fmt.Fprintf(&b, "skip     %s: done earlier\n", rel)
 		case f.Action == pipeline.PlanFailed:
@@ -45,9 +48,13 @@ func WritePlan(w io.Writer, plan pipeline.Plan, limits ratelimit.Profile, took t
 			fmt.Fprintf(&b, "reject   %s: %s\n", rel, f.Reason)
 		}
 	}
-	fmt.Fprintf(&b, "dry run: %d to process, %d to resume, %d done earlier, %d failed earlier, %d rejected locally.\n",
+	fmt.Fprintf(&b, "dry run: %d to process, %d to resume, %d done earlier, %d failed earlier, %d rejected locally",
 		n[pipeline.PlanProcess], n[pipeline.PlanResume], n[pipeline.PlanDone], n[pipeline.PlanFailed],
 		n[pipeline.PlanRejected]+n[pipeline.PlanUnnameable])
+	if n[pipeline.PlanCopy] > 0 {
+		fmt.Fprintf(&b, ", %d copies of other inputs (no POST)", n[pipeline.PlanCopy])
+	}
+	b.WriteString(".\n")
 	var costs []string
 	for _, bk := range ratelimit.Buckets() {
 		if posts := plan.Posts[bk]; posts > 0 {
