@@ -119,6 +119,7 @@ type config struct {
 	progress        string
 	stats           time.Duration
 	retryFailed     bool
+	dedupe          bool
 	keepUploads     bool
 	maxPosts        int64
 	dailyPosts      int64
@@ -347,6 +348,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.DurationVar(&cfg.grace, "grace", time.Minute, "after a stop signal or -max-duration, how long the files in flight may take to finish before they are left, journaled, for the next run")
 	fs.DurationVar(&cfg.maxDuration, "max-duration", 0, "take no new files after this long (the overnight window), e.g. 8h; 0 = no limit")
 	fs.BoolVar(&cfg.retryFailed, "retry-failed", false, "process again the files that failed in an earlier run (by default they are skipped)")
+	fs.BoolVar(&cfg.dedupe, "dedupe", true, "give inputs with the same content one job: the others get copies of its outputs (-dedupe=false pays for each)")
 	fs.StringVar(&cfg.onSuccess, "on-success", "keep", "what becomes of an input once its output is written: keep, move (to -processed) or delete")
 	fs.StringVar(&cfg.onFailure, "on-failure", "keep", "what becomes of an input that failed: keep or move (to -failed)")
 	fs.StringVar(&cfg.processedDir, "processed", "", "`folder` for -on-success move (default: processed/ beside -in)")
@@ -688,7 +690,8 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		// Served once the pipeline exists: its Stats are read at scrape time.
 		m = metrics.New(metrics.Options{Stats: func() pipeline.Stats { return p.Stats() }, Quota: limiter.Stats, Shared: limiter.shared})
 	}
-	client, closeAPI, err := newClient(ctx, cfg, s, limiter, m, log, stderr)
+	jobTimes := uploader.NewJobTimes()
+	client, closeAPI, err := newClient(ctx, cfg, s, limiter, m, jobTimes, log, stderr)
 	if err != nil {
 		return sum, err
 	}
@@ -699,7 +702,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	if err != nil {
 		return sum, usageError{err.Error()}
 	}
-	if p, err = pipeline.New(pipelineConfig(cfg, s, limiter, stop, log), w, client); err != nil {
+	if p, err = pipeline.New(pipelineConfig(cfg, s, limiter, jobTimes, stop, log), w, client); err != nil {
 		return sum, err
 	}
 	defer p.Close()
@@ -845,7 +848,7 @@ func openLog(cfg config, display io.Writer, secrets []string) (*slog.Logger, fun
 // (which it starts), and checks its credentials. The returned function
 // stops the emulator, if one was started.
 func newClient(ctx context.Context, cfg config, s setup, limiter uploader.Limiter, m *metrics.Metrics,
-	log *slog.Logger, stderr io.Writer) (*uploader.Client, func(), error) {
+	jobTimes *uploader.JobTimes, log *slog.Logger, stderr io.Writer) (*uploader.Client, func(), error) {
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	ucfg := uploader.Config{
 		IMSURL:          cfg.imsURL,
@@ -856,6 +859,7 @@ func newClient(ctx context.Context, cfg config, s setup, limiter uploader.Limite
 		KeyPrefix:       "hotfolder",
 		JobTimeout:      cfg.jobTimeout,
 		KeepUploads:     cfg.keepUploads,
+		JobTimes:        jobTimes,
 		Logger:          log,
 	}
 	if m != nil {
@@ -927,7 +931,7 @@ func useAdobe(ctx context.Context, ucfg *uploader.Config, cfg config, hc *http.C
 }
 
 // pipelineConfig is the pipeline's part of the flags and setup.
-func pipelineConfig(cfg config, s setup, limiter quota, stop <-chan struct{}, log *slog.Logger) pipeline.Config {
+func pipelineConfig(cfg config, s setup, limiter quota, jobTimes *uploader.JobTimes, stop <-chan struct{}, log *slog.Logger) pipeline.Config {
 	workers := cfg.workers
 	if workers == 0 {
 		// Enough files in flight that the busiest POST bucket, not the
@@ -939,7 +943,8 @@ func pipelineConfig(cfg config, s setup, limiter quota, stop <-chan struct{}, lo
 	return pipeline.Config{
 		In: s.in, Out: s.out, State: s.state, Recipe: cfg.recipe, Fingerprint: cfg.fingerprint,
 		Workers: workers, Stop: stop, Logger: log, Quota: limiter,
-		RetryFailed: cfg.retryFailed, KeepUploads: cfg.keepUploads,
+		RetryFailed: cfg.retryFailed, KeepUploads: cfg.keepUploads, Dedupe: cfg.dedupe,
+		PerFile: perFile(cfg.recipe, limiter.Interval), JobTimes: jobTimes,
 		OnSuccess: cfg.onOK, OnFailure: cfg.onFail, ProcessedDir: s.processed, FailedDir: s.failed,
 	}
 }
@@ -985,7 +990,7 @@ func dryRun(ctx context.Context, cfg config, s setup, stdout io.Writer) error {
 		return usageError{err.Error()}
 	}
 	plan, err := pipeline.DryRun(ctx, pipeline.Config{
-		In: s.in, Out: s.out, State: s.state, Recipe: cfg.recipe, Fingerprint: cfg.fingerprint, RetryFailed: cfg.retryFailed,
+		In: s.in, Out: s.out, State: s.state, Recipe: cfg.recipe, Fingerprint: cfg.fingerprint, RetryFailed: cfg.retryFailed, Dedupe: cfg.dedupe,
 	}, w, uploader.CheckInput)
 	if err != nil {
 		return err

@@ -73,6 +73,18 @@ type Quota interface {
 	OnGrant(fn func(b ratelimit.Bucket, at time.Time))
 }
 
+// JobTimes is the status polling's memory of how long jobs take, as far as
+// the journal keeps it across runs (implemented by *uploader.JobTimes):
+// [New] seeds it with what earlier runs learned, and the run journals what
+// it learns.
+type JobTimes interface {
+	// Seed adds durations learned earlier for key (an API and an
+	// operation).
+	Seed(key string, ds []time.Duration)
+	// OnLearn calls fn with every duration learned; nil stops it.
+	OnLearn(fn func(key string, d time.Duration))
+}
+
 // Config configures a [Pipeline].
 type Config struct {
 	In, Out string // absolute input root and output root
@@ -106,6 +118,9 @@ type Config struct {
 	// Quota, when set, has its POST pacing journaled and restored (see
 	// [Quota]).
 	Quota Quota
+	// JobTimes, when set, is seeded from the journal and journals what it
+	// learns (see [JobTimes]).
+	JobTimes JobTimes
 
 	Logger *slog.Logger     // nil = discard
 	Now    func() time.Time // nil = time.Now
@@ -189,6 +204,7 @@ func New(cfg Config, src Source, remote Remote) (*Pipeline, error) {
 	}
 	removeStale(cfg.Out, cfg.State, cfg.Logger)
 	p.restoreQuota()
+	p.restoreJobTimes()
 	return p, nil
 }
 
@@ -331,6 +347,27 @@ func (p *Pipeline) journalGrant(b ratelimit.Bucket, at time.Time) {
 	}
 }
 
+// restoreJobTimes hands earlier runs' job durations to JobTimes and
+// journals this run's from now on.
+func (p *Pipeline) restoreJobTimes() {
+	jt := p.cfg.JobTimes
+	if jt == nil {
+		return
+	}
+	times, err := p.j.JobTimes()
+	if err != nil {
+		p.log.Warn("could not read how long earlier jobs took; status polling starts from Adobe's guidance", "error", err)
+	}
+	for key, ds := range times {
+		jt.Seed(key, ds)
+	}
+	jt.OnLearn(func(key string, d time.Duration) {
+		if err := p.j.AddJobTime(key, d); err != nil {
+			p.log.Debug("could not journal a job's duration", "error", err)
+		}
+	})
+}
+
 // JournalFile is the journal's name inside the state folder.
 const JournalFile = "journal.db"
 
@@ -342,6 +379,9 @@ func StateDir(out string) string { return filepath.Join(out, ".hotfolder") }
 func (p *Pipeline) Close() error {
 	if p.cfg.Quota != nil {
 		p.cfg.Quota.OnGrant(nil)
+	}
+	if p.cfg.JobTimes != nil {
+		p.cfg.JobTimes.OnLearn(nil)
 	}
 	return p.closeState()
 }

@@ -24,12 +24,42 @@ const statusEvery = 15 * time.Second
 // Status is what a person checks in the morning: how many inputs are in
 // each state, every failure with its reason, and the jobs in flight.
 type Status struct {
-	StateFolder string          `json:"state_folder"`
-	AsOf        time.Time       `json:"as_of"`   // when it was read from the journal
-	Running     bool            `json:"running"` // a run holds the journal: this is its latest snapshot
-	Counts      map[string]int  `json:"counts"`  // by journal state: queued, uploaded, submitted, done, failed
-	Failures    []StatusFailure `json:"failures"`
-	InFlight    []StatusJob     `json:"in_flight"`
+	StateFolder string         `json:"state_folder"`
+	AsOf        time.Time      `json:"as_of"`   // when it was read from the journal
+	Running     bool           `json:"running"` // a run holds the journal: this is its latest snapshot
+	Counts      map[string]int `json:"counts"`  // by journal state: queued, uploaded, submitted, done, failed
+	Posts       StatusPosts    `json:"posts"`
+	// Projection is what the running run has left and how long that
+	// takes at its limits; nil when no run is going.
+	Projection *Projection     `json:"projection,omitempty"`
+	Failures   []StatusFailure `json:"failures"`
+	InFlight   []StatusJob     `json:"in_flight"`
+}
+
+// StatusPosts is the quota spent and saved, over every run of the state
+// folder.
+type StatusPosts struct {
+	Spent  int64 `json:"spent"`           // POSTs granted
+	Saved  int64 `json:"saved_by_dedupe"` // POSTs not spent: inputs done as copies of others with the same content
+	Copies int   `json:"copies"`          // inputs done as copies
+}
+
+// Projection is what a run has left: files found and not finished, and
+// the time they take at the run's limits (the busiest POST bucket's pace,
+// plus the jobs' own time for the last ones).
+type Projection struct {
+	Pending int64         `json:"pending"`
+	PerFile time.Duration `json:"per_file_ns"`
+	Takes   time.Duration `json:"takes_ns"`
+}
+
+// Project is the projection of pending files at perFile each, or nil when
+// nothing is pending or the pace is unknown.
+func Project(pending int64, perFile time.Duration) *Projection {
+	if pending <= 0 || perFile <= 0 {
+		return nil
+	}
+	return &Projection{Pending: pending, PerFile: perFile, Takes: time.Duration(pending) * perFile}
 }
 
 // StatusFailure is one failed input.
@@ -104,6 +134,9 @@ func buildStatus(j *journal.Journal, state string, now time.Time) (Status, error
 	}
 	err := j.Each(func(r journal.Record) error {
 		st.Counts[string(r.State)]++
+		if r.CopyOf != "" && r.State == journal.Done {
+			st.Posts.Copies++
+		}
 		switch r.State {
 		case journal.Failed:
 			st.Failures = append(st.Failures, statusFailure(r))
@@ -114,6 +147,10 @@ func buildStatus(j *journal.Journal, state string, now time.Time) (Status, error
 		return nil
 	})
 	slices.SortStableFunc(st.Failures, func(a, b StatusFailure) int { return a.Time.Compare(b.Time) })
+	if err != nil {
+		return st, err
+	}
+	st.Posts.Spent, st.Posts.Saved, err = j.Totals()
 	return st, err
 }
 
@@ -186,6 +223,8 @@ func (p *Pipeline) writeStatus() error {
 	if err != nil {
 		return err
 	}
+	s := p.Stats()
+	st.Projection = Project(s.Found-s.Finished(), s.PerFile)
 	data, err := json.MarshalIndent(st, "", "  ")
 	if err != nil {
 		return err

@@ -62,8 +62,12 @@ type Config struct {
 	KeepUploads bool
 
 	JobTimeout time.Duration // deadline of a job, from its submission; default 10m
-	Poll       PollPolicy    // status polling; zero fields take its defaults
-	Retry      RetryPolicy   // retries of 5xx and network errors; zero fields take its defaults
+	Poll       PollPolicy    // status polling until JobTimes knows better; zero fields take its defaults
+	// JobTimes, when set, learns how long jobs take and times the status
+	// GETs by it; shared by every client of a process, it may be seeded
+	// from an earlier run's journal. nil polls by Poll alone.
+	JobTimes *JobTimes
+	Retry    RetryPolicy // retries of 5xx and network errors; zero fields take its defaults
 
 	// StallTimeout abandons, and retries, an API request that gets no answer
 	// or a download that receives no bytes for this long; default 2m.
@@ -85,10 +89,11 @@ type Config struct {
 
 // PollPolicy is how a job's status is polled: the first GET Initial after
 // submission, then each wait Factor times the previous one, at most Max.
+// The defaults are Adobe's guidance.
 type PollPolicy struct {
-	Initial time.Duration // default 1s
+	Initial time.Duration // default 2s
 	Factor  float64       // default 1.5; values below 1 take the default
-	Max     time.Duration // default 15s
+	Max     time.Duration // default 30s
 }
 
 // RetryPolicy is how 5xx answers and network errors are retried: up to
@@ -212,21 +217,16 @@ func defaultHTTPClient() *http.Client {
 
 func (p PollPolicy) withDefaults() PollPolicy {
 	if p.Initial <= 0 {
-		p.Initial = time.Second
+		p.Initial = 2 * time.Second
 	}
 	if p.Factor < 1 {
 		p.Factor = 1.5
 	}
 	if p.Max <= 0 {
-		p.Max = 15 * time.Second
+		p.Max = 30 * time.Second
 	}
 	p.Max = max(p.Max, p.Initial)
 	return p
-}
-
-// next returns the wait after one of d.
-func (p PollPolicy) next(d time.Duration) time.Duration {
-	return min(time.Duration(float64(d)*p.Factor), p.Max)
 }
 
 func (r RetryPolicy) withDefaults() RetryPolicy {

@@ -46,7 +46,7 @@ func TestNewChecksConfig(t *testing.T) {
 	if got.IMSURL != DefaultIMSURL || got.ImageAPIURL != DefaultImageAPIURL || got.PhotoshopAPIURL != DefaultPhotoshopAPIURL {
 		t.Errorf("default URLs %s %s %s", got.IMSURL, got.ImageAPIURL, got.PhotoshopAPIURL)
 	}
-	if got.JobTimeout != 10*time.Minute || got.Poll != (PollPolicy{time.Second, 1.5, 15 * time.Second}) ||
+	if got.JobTimeout != 10*time.Minute || got.Poll != (PollPolicy{2 * time.Second, 1.5, 30 * time.Second}) ||
 		got.Retry != (RetryPolicy{3, time.Second, 20 * time.Second}) {
 		t.Errorf("defaults: timeout %v, poll %+v, retry %+v", got.JobTimeout, got.Poll, got.Retry)
 	}

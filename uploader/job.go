@@ -11,6 +11,7 @@ import (
 	"net/url"
 	pathpkg "path"
 	"strings"
+	"time"
 )
 
 // Submit starts a job of step on the input at src: the input's presigned
@@ -203,13 +204,17 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]Result, error) {
 		submitted = c.cfg.Now()
 	}
 	deadline := submitted.Add(c.cfg.JobTimeout)
+	key := c.apiName(job.Op) + " " + job.Op
+	plan := c.cfg.JobTimes.plan(key, c.cfg.Poll)
+	seen := seenRunning{}
 	gets := 0
 	var last error
-	for delay := c.cfg.Poll.Initial; ; delay = c.cfg.Poll.next(delay) {
-		wait := min(delay, deadline.Sub(c.cfg.Now()))
+	for delay := plan.first - c.cfg.Now().Sub(submitted); ; delay = plan.next(c.cfg.Now().Sub(submitted), delay) {
+		wait := min(max(delay, 0), deadline.Sub(c.cfg.Now()))
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("status: job %s: %w", job.ID, err)
 		}
+		asked := c.cfg.Now()
 		ans, err := c.call(ctx, apiCall{
 			op:       opStatus,
 			method:   http.MethodGet,
@@ -225,6 +230,7 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]Result, error) {
 			case err != nil:
 				last = err
 			case st.state == stateSucceeded:
+				c.cfg.JobTimes.learnFrom(key, st, seen, asked.Sub(submitted))
 				c.cfg.Observer.JobEnded("succeeded", c.cfg.Now().Sub(submitted))
 				c.log.Debug("job done", "job", job.ID, "gets", gets, "took", c.cfg.Now().Sub(submitted))
 				return st.outputs, nil
@@ -234,6 +240,7 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]Result, error) {
 				return nil, st.failure
 			default:
 				c.log.Debug("job running", "job", job.ID, "status", st.raw, "gets", gets)
+				seen = seenRunning{at: asked.Sub(submitted), ok: true}
 				last = nil
 			}
 		} else {
@@ -302,6 +309,26 @@ type jobStatus struct {
 	raw     string
 	outputs []Result
 	failure *JobFailedError
+	took    time.Duration // modifiedTime - createdTime, when the answer gives both; else 0
+}
+
+// seenRunning is when, since its submission, a job was last seen running.
+type seenRunning struct {
+	at time.Duration
+	ok bool
+}
+
+// learnFrom learns how long a job of key took from its status st, which
+// came at since its submission: modifiedTime - createdTime, or else the
+// middle of the last GET that saw it running and this one.
+func (t *JobTimes) learnFrom(key string, st jobStatus, seen seenRunning, since time.Duration) {
+	switch {
+	case t == nil:
+	case st.took > 0:
+		t.learn(key, st.took)
+	case seen.ok:
+		t.learn(key, (seen.at+since)/2)
+	}
 }
 
 // statusOutput is one output in any of the shapes Adobe has used, or an
@@ -343,9 +370,11 @@ type autoCropItem struct {
 
 // statusAnswer is a status answer, v2 or v1, read tolerantly.
 type statusAnswer struct {
-	Status string `json:"status"`
-	JobID  string `json:"jobId"`
-	Result struct {
+	Status       string `json:"status"`
+	JobID        string `json:"jobId"`
+	CreatedTime  string `json:"createdTime"`
+	ModifiedTime string `json:"modifiedTime"`
+	Result       struct {
 		Outputs json.RawMessage `json:"outputs"` // an array; Adobe's spec says an object (§9 #1)
 		autoCropOutput
 	} `json:"result"`
@@ -392,7 +421,7 @@ func (c *Client) parseStatus(job Job, body []byte) (jobStatus, error) {
 			}
 		}
 	}
-	st := jobStatus{raw: raw}
+	st := jobStatus{raw: raw, took: jobTook(a.CreatedTime, a.ModifiedTime)}
 	switch strings.ToLower(raw) {
 	case "succeeded":
 		var f *JobFailedError
@@ -621,4 +650,15 @@ func jobFailure(job Job, a statusAnswer, outs []statusOutput, body []byte) *JobF
 		}
 	}
 	return e
+}
+
+// jobTook is modified - created, both RFC 3339 times, or 0 when either is
+// missing or unreadable.
+func jobTook(created, modified string) time.Duration {
+	c, err1 := time.Parse(time.RFC3339Nano, created)
+	m, err2 := time.Parse(time.RFC3339Nano, modified)
+	if err1 != nil || err2 != nil || !m.After(c) {
+		return 0
+	}
+	return m.Sub(c)
 }

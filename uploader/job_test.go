@@ -294,8 +294,9 @@ func TestPollSchedule(t *testing.T) {
 	start := e.clock.Now()
 	e.c.Wait(context.Background(), Job{ID: jobID, Op: OpRemoveBackground, Submitted: start})
 	ms := func(f float64) time.Duration { return time.Duration(f * float64(time.Millisecond)) }
-	// 1 s, then ×1.5 up to 15 s, the last one cut short by the deadline.
-	want := []time.Duration{ms(1000), ms(1500), ms(2250), ms(3375), ms(5062.5), ms(7593.75), ms(11390.625), ms(15000)}
+	// Adobe's guidance, with nothing learned yet: 2 s, then ×1.5 up to
+	// 30 s, the last one cut short by the deadline.
+	want := []time.Duration{ms(2000), ms(3000), ms(4500), ms(6750), ms(10125), ms(15187.5)}
 	var sum time.Duration
 	for _, d := range want {
 		sum += d
@@ -337,9 +338,9 @@ func TestGetsForTenSecondJob(t *testing.T) {
 	if gets > 8 {
 		t.Errorf("%d GETs for a 10 s job, want at most 8", gets)
 	}
-	// At 1, 2.5, 4.75, 8.125 and 13.1875 s.
-	if gets != 5 {
-		t.Errorf("%d GETs, want 5", gets)
+	// At 2, 5, 9.5 and 16.25 s.
+	if gets != 4 {
+		t.Errorf("%d GETs, want 4", gets)
 	}
 	if want := fmt.Sprintf(`msg="job done" job=%s gets=%d`, jobID, gets); !strings.Contains(e.logs.String(), want) {
 		t.Errorf("no debug line %q in\n%s", want, e.logs.String())

@@ -249,3 +249,26 @@ func TestWriteSummaryOneWrite(t *testing.T) {
 		t.Errorf("WriteSummary made %d writes, want 1", w.calls)
 	}
 }
+
+// The summary says what the quota bought: POSTs spent, those the copies
+// saved, and, for a stopped run, what is left and how long it takes.
+func TestWriteSummaryPostsAndProjection(t *testing.T) {
+	now := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
+	s := pipeline.Summary{Stats: pipeline.Stats{Started: now.Add(-time.Hour), Found: 360, Done: 60, Copies: 20,
+		Posts: 40, PostsSaved: 20, PerFile: 1530 * time.Millisecond}, Pending: 300}
+	var b strings.Builder
+	WriteSummary(&b, s, now)
+	for _, want := range []string{
+		"  POSTs: 40 spent, 20 saved by dedupe (20 files were copies of others with the same content)\n",
+		"  left: 300 files, about 7m39s at the current limits\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
+	}
+	b.Reset()
+	WriteSummary(&b, pipeline.Summary{Stats: pipeline.Stats{Found: 1, Done: 1}}, now)
+	if strings.Contains(b.String(), "POSTs") || strings.Contains(b.String(), "left:") {
+		t.Errorf("POSTs or projection lines with nothing to say:\n%s", b.String())
+	}
+}

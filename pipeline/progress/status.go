@@ -14,6 +14,8 @@ import (
 //
 //	state folder /srv/done/.hotfolder, as of 2026-11-28 07:02:11
 //	  48213 done, 12 failed, 3 submitted, 1 uploaded, 0 queued
+//	  POSTs: 46102 spent, 2111 saved by dedupe (2111 inputs were copies of others with the same content)
+//	  left: 1740 files, about 44m at the current limits
 //	failed (12):
 //	  shoes/red.jpg (submit, HTTP 400 InputValidationError, 01:12:09): …
 //	    hint: …
@@ -36,6 +38,16 @@ func WriteStatus(w io.Writer, st pipeline.Status, now time.Time) {
 		fmt.Fprintf(&b, " %d %s", st.Counts[string(s)], s)
 	}
 	b.WriteString("\n")
+	if ps := st.Posts; ps.Spent > 0 || ps.Saved > 0 {
+		fmt.Fprintf(&b, "  POSTs: %d spent", ps.Spent)
+		if ps.Saved > 0 {
+			fmt.Fprintf(&b, ", %d saved by dedupe (%d inputs were copies of others with the same content)", ps.Saved, ps.Copies)
+		}
+		b.WriteString("\n")
+	}
+	if pr := st.Projection; pr != nil {
+		fmt.Fprintf(&b, "  left: %d files, about %s at the current limits\n", pr.Pending, formatDuration(pr.Takes))
+	}
 	if len(st.Failures) > 0 {
 		fmt.Fprintf(&b, "failed (%d; -retry-failed takes them again):\n", len(st.Failures))
 	}

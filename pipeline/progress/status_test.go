@@ -46,3 +46,20 @@ func TestWriteStatus(t *testing.T) {
 		t.Errorf("WriteStatus =\n%s\nwant\n%s", got, want)
 	}
 }
+
+func TestWriteStatusPostsAndProjection(t *testing.T) {
+	now := time.Date(2026, 3, 1, 23, 0, 0, 0, time.UTC)
+	st := pipeline.Status{StateFolder: "/s", AsOf: now, Running: true, Counts: map[string]int{"done": 60},
+		Posts:      pipeline.StatusPosts{Spent: 40, Saved: 20, Copies: 20},
+		Projection: pipeline.Project(300, 1530*time.Millisecond)}
+	var b strings.Builder
+	WriteStatus(&b, st, now)
+	for _, want := range []string{
+		"  POSTs: 40 spent, 20 saved by dedupe (20 inputs were copies of others with the same content)\n",
+		"  left: 300 files, about 7m39s at the current limits\n",
+	} {
+		if !strings.Contains(b.String(), want) {
+			t.Errorf("no %q in\n%s", want, b.String())
+		}
+	}
+}
