@@ -238,16 +238,6 @@ func WriteSummary(w io.Writer, s pipeline.Summary, now time.Time) {
 	if pr := pipeline.Project(s.Pending, s.PerFile); pr != nil {
 		fmt.Fprintf(&b, "  left: %d files, about %s at the current limits\n", pr.Pending, formatDuration(pr.Takes))
 	}
-	if s.Posts > 0 || s.PostsSaved > 0 {
-		fmt.Fprintf(&b, "  POSTs: %d spent", s.Posts)
-		if s.PostsSaved > 0 {
-			fmt.Fprintf(&b, ", %d saved by dedupe (%d files were copies of others with the same content)", s.PostsSaved, s.Copies)
-		}
-		b.WriteString("\n")
-	}
-	if pr := pipeline.Project(s.Pending, s.PerFile); pr != nil {
-		fmt.Fprintf(&b, "  left: %d files, about %s at the current limits\n", pr.Pending, formatDuration(pr.Takes))
-	}
 	if s.Uploaded > 0 || s.Downloaded > 0 {
 		fmt.Fprintf(&b, "  transferred: up %s, down %s\n", formatBytes(s.Uploaded), formatBytes(s.Downloaded))
 	}
