@@ -37,8 +37,8 @@ const (
 	minSamples = 5
 	// fineRatio spaces the GETs around a job's expected end: each at
 	// fineRatio times the previous one's time, so a job ending between
-	// two is seen at most fineRatio-1 (15 %) of its duration late.
-	fineRatio = 1.15
+	// two is seen at most fineRatio-1 (12 %) of its duration late.
+	fineRatio = 1.12
 	// minPollWait is the least wait between two GETs of one job.
 	minPollWait = 50 * time.Millisecond
 )

@@ -97,17 +97,19 @@ func TestPollingLearnsWithoutAdobesTimes(t *testing.T) {
 }
 
 // Seeded with an earlier run's durations, the very first job is polled by
-// them: the first GET at 1.15 × the quickest (10 s here), not at 2 s.
+// them: the first GET at fineRatio × the quickest (10 s here), not at 2 s.
 func TestPollingSeededFromAnEarlierRun(t *testing.T) {
 	jt := NewJobTimes()
 	e := newEnv(t, func(c *Config) { c.JobTimes = jt })
 	jt.Seed(e.c.apiName(OpRemoveBackground)+" "+OpRemoveBackground, slices.Repeat([]time.Duration{10 * time.Second}, minSamples))
 	g, late := waitJob(t, e, 10*time.Second, false)
-	if first := e.clock.Waits()[0]; first != 11500*time.Millisecond {
-		t.Errorf("first GET after %v, want 11.5s", first)
+	ratio := fineRatio
+	want := time.Duration(ratio * float64(10*time.Second))
+	if first := e.clock.Waits()[0]; first != want {
+		t.Errorf("first GET after %v, want %v", first, want)
 	}
-	if g != 1 || late != 1500*time.Millisecond {
-		t.Errorf("%d GETs, seen %v late; want 1, 1.5s", g, late)
+	if g != 1 || late != want-10*time.Second {
+		t.Errorf("%d GETs, seen %v late; want 1, %v", g, late, want-10*time.Second)
 	}
 }
 
