@@ -136,10 +136,11 @@ func runQuota(b *testing.B, qc quotaCase) {
 	limiter := ratelimit.New(prof, ratelimit.Options{})
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	id, secret := emu.Credentials()
+	jobTimes := uploader.NewJobTimes() // polling that learns, as the command has
 	client, err := uploader.New(uploader.Config{
 		ClientID: id, ClientSecret: secret,
 		IMSURL: emu.IMSURL(), ImageAPIURL: emu.ImageAPIURL(), PhotoshopAPIURL: emu.PhotoshopAPIURL(),
-		HTTPClient: hc, Storage: emulator.NewStore(emu.StorageURL(), hc), Limiter: limiter,
+		HTTPClient: hc, Storage: emulator.NewStore(emu.StorageURL(), hc), Limiter: limiter, JobTimes: jobTimes,
 	})
 	if err != nil {
 		b.Fatal(err)
@@ -151,7 +152,7 @@ func runQuota(b *testing.B, qc quotaCase) {
 	workers := pipeline.WorkersFor(limiter.Interval(ratelimit.RemoveBackgroundPost)) // the command's default
 	recipe := uploader.Recipe{Steps: []uploader.Step{{Op: uploader.OpRemoveBackground,
 		RemoveBackground: &uploader.RemoveBackground{Mode: "cutout"}, Outputs: []uploader.Rendition{{Format: "png"}}}}}
-	p, err := pipeline.New(pipeline.Config{In: in, Out: out, Recipe: recipe, Workers: workers,
+	p, err := pipeline.New(pipeline.Config{In: in, Out: out, Recipe: recipe, Workers: workers, JobTimes: jobTimes,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil))}, w, client)
 	if err != nil {
 		b.Fatal(err)
