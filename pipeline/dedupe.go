@@ -142,6 +142,16 @@ func (ix *contentIndex) lead(k contentKey, rel string) {
 	}
 }
 
+// dropDone forgets that rel is done with content k: its outputs are no
+// longer copies of the content's results.
+func (ix *contentIndex) dropDone(k contentKey, rel string) {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+	if ix.done[k] == rel {
+		delete(ix.done, k)
+	}
+}
+
 // land ends rel's flight of content k, noting the outcome: done (its
 // record holds the outputs), failed on the content, or neither. It returns
 // the followers to settle.
@@ -231,6 +241,11 @@ func (p *Pipeline) dedupe(ctx context.Context, t *task) (handled bool, n int64, 
 		return true, 0, err
 	}
 	t.rec.SHA256 = k.sha
+	return p.joinContent(ctx, t, k)
+}
+
+// joinContent is dedupe for t, of content k.
+func (p *Pipeline) joinContent(ctx context.Context, t *task, k contentKey) (handled bool, n int64, err error) {
 	how, leader := p.index.join(t, k, p.cfg.RetryFailed, p.unchangedInput)
 	switch how {
 	case parked:
@@ -244,7 +259,10 @@ func (p *Pipeline) dedupe(ctx context.Context, t *task) (handled bool, n int64, 
 		}
 		p.log.Info("the outputs of the file with the same content changed or are gone; processing this one", "file", t.f.Rel,
 			"same_as", leader, "why", err)
-		p.index.lead(k, t.f.Rel)
+		// Joined again: t leads, or waits for a copy that took the lead
+		// meanwhile.
+		p.index.dropDone(k, leader)
+		return p.joinContent(ctx, t, k)
 	case copyFail:
 		rec, _, _ := p.j.Get(leader)
 		stage, why := StageProcess, error(errors.New("the API refused it"))

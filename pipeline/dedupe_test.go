@@ -292,14 +292,20 @@ func TestNewCopyOfFailedContentCostsNothing(t *testing.T) {
 func TestCopyLeadsWhenTheOriginalFailsForItsOwnReason(t *testing.T) {
 	e := newEnv(t)
 	files := []watcher.File{e.inputOf("gone.jpg", "same", time.Hour), e.inputOf("kept.jpg", "same", time.Hour)}
-	gate := make(chan struct{})
+	gate, uploading := make(chan struct{}), make(chan struct{})
 	var p *Pipeline
 	r := &fakeRemote{UploadFn: func(ctx context.Context, path string) (uploader.Upload, error) {
 		if filepath.Base(path) == "gone.jpg" {
+			close(uploading)
 			<-gate
 			return uploader.Upload{}, errors.New("storage refused the upload")
 		}
 		return uploader.Upload{Path: path, Key: "in/" + path, URL: "https://storage.test/in/" + path}, nil
+	}, CheckFn: func(ctx context.Context, path string) error {
+		if filepath.Base(path) == "kept.jpg" {
+			<-uploading // gone.jpg leads
+		}
+		return nil
 	}}
 	p = e.pipeline(e.dedupeConfig(4), &fakeSource{files: files}, r)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
@@ -348,20 +354,26 @@ func TestCopyWaitsForAResumedJobAfterAKill(t *testing.T) {
 	}
 	cancel()
 	p.Close()
-	if st := e.journalRecords()["orig.jpg"].State; st != journal.Submitted {
-		t.Fatalf("the original is %s after the kill, want submitted", st)
+	// Either may have led: the one whose job is journaled.
+	recs := e.journalRecords()
+	leader, follower := orig, cp
+	if recs[cp.Rel].State == journal.Submitted {
+		leader, follower = cp, orig
+	}
+	if st := recs[leader.Rel].State; st != journal.Submitted {
+		t.Fatalf("neither input's job is journaled after the kill: %s is %s", leader.Rel, st)
 	}
 
 	r2 := &fakeRemote{}
-	sum, err := e.run(e.dedupeConfig(4), &fakeSource{files: []watcher.File{cp, orig}}, r2)
+	sum, err := e.run(e.dedupeConfig(4), &fakeSource{files: []watcher.File{follower, leader}}, r2)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if r2.n("Submit") != 0 || sum.Done != 2 || sum.Resumed != 1 {
 		t.Errorf("after the kill: %d submitted, %d done, %d resumed; want 0, 2, 1", r2.n("Submit"), sum.Done, sum.Resumed)
 	}
-	if rec := e.journalRecords()["copy.jpg"]; rec.CopyOf != "orig.jpg" {
-		t.Errorf("copy.jpg is a copy of %q, want orig.jpg", rec.CopyOf)
+	if rec := e.journalRecords()[follower.Rel]; rec.CopyOf != leader.Rel {
+		t.Errorf("%s is a copy of %q, want %s", follower.Rel, rec.CopyOf, leader.Rel)
 	}
 }
 
@@ -424,4 +436,29 @@ func TestDryRunCountsCopies(t *testing.T) {
 	if n := plan.Posts["remove-background.post"]; n != 2 {
 		t.Errorf("%d POSTs planned, want 2", n)
 	}
+}
+
+// A copy whose original's output was edited since is processed itself:
+// copies are checked against the hash the journal holds.
+func TestCopyOfAnEditedOutputIsProcessed(t *testing.T) {
+	e := newEnv(t)
+	a := e.inputOf("a.jpg", "same", time.Hour)
+	if _, err := e.run(e.dedupeConfig(2), &fakeSource{files: []watcher.File{a}}, &fakeRemote{}); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(e.outPath("a.png"), []byte("retouched by hand"), 0o666); err != nil {
+		t.Fatal(err)
+	}
+	b := e.inputOf("b.jpg", "same", time.Hour)
+	r := &fakeRemote{}
+	if _, err := e.run(e.dedupeConfig(2), &fakeSource{files: []watcher.File{b}}, r); err != nil {
+		t.Fatal(err)
+	}
+	if r.n("Submit") != 1 {
+		t.Errorf("%d submitted, want 1", r.n("Submit"))
+	}
+	if rec := e.journalRecords()["b.jpg"]; rec.State != journal.Done || rec.CopyOf != "" {
+		t.Errorf("b.jpg: %s, copy of %q; want done by its own job", rec.State, rec.CopyOf)
+	}
+	e.wantContent("a.png", []byte("retouched by hand"))
 }
