@@ -14,6 +14,7 @@ type runCollector struct {
 	m *Metrics
 
 	found, finished, failedEarlier, active, pending, resumed *prometheus.Desc
+	copies, postsSaved                                       *prometheus.Desc
 	uploaded, downloaded                                     *prometheus.Desc
 	started, lastFinished, lastSuccess, healthy              *prometheus.Desc
 
@@ -33,6 +34,8 @@ func newRunCollector(m *Metrics) *runCollector {
 		active:        d("hotfolder_files_active", "Input files a worker is processing now."),
 		pending:       d("hotfolder_files_pending", "Input files found but not yet taken by a worker (found - finished - active)."),
 		resumed:       d("hotfolder_jobs_resumed_total", "Jobs submitted by an earlier, interrupted run that this run polled instead of paying for them again."),
+		copies:        d("hotfolder_files_copied_total", "Of the done files, those whose outputs are copies of another input's with the same content and settings (content dedupe): no job was paid for them."),
+		postsSaved:    d("hotfolder_posts_saved_total", "POSTs the copies did not spend."),
 		uploaded:      d("hotfolder_uploaded_bytes_total", "Bytes of input files uploaded to storage."),
 		downloaded:    d("hotfolder_downloaded_bytes_total", "Bytes of results downloaded from Adobe."),
 		started:       d("hotfolder_run_start_timestamp_seconds", "When the run began, in Unix seconds; 0 until it has."),
@@ -54,7 +57,7 @@ func newRunCollector(m *Metrics) *runCollector {
 // Describe implements [prometheus.Collector].
 func (c *runCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
-		c.found, c.finished, c.failedEarlier, c.active, c.pending, c.resumed,
+		c.found, c.finished, c.failedEarlier, c.active, c.pending, c.resumed, c.copies, c.postsSaved,
 		c.uploaded, c.downloaded, c.started, c.lastFinished, c.lastSuccess, c.healthy,
 		c.limit, c.rate, c.waiting, c.longestWait, c.pause, c.waited, c.throttled, c.sharedUp,
 	} {
@@ -83,6 +86,8 @@ func (c *runCollector) Collect(ch chan<- prometheus.Metric) {
 	gauge(c.active, float64(s.Active))
 	gauge(c.pending, float64(pending(s.Found, s.Finished(), s.Active)))
 	counter(c.resumed, float64(s.Resumed))
+	counter(c.copies, float64(s.Copies))
+	counter(c.postsSaved, float64(s.PostsSaved))
 	counter(c.uploaded, float64(s.Uploaded))
 	counter(c.downloaded, float64(s.Downloaded))
 	gauge(c.started, unixSeconds(s.Started))

@@ -24,6 +24,8 @@
 //	hotfolder_files_active                           gauge    files a worker holds now
 //	hotfolder_files_pending                          gauge    found − finished − active
 //	hotfolder_jobs_resumed_total                     counter  jobs of an interrupted run polled again
+//	hotfolder_files_copied_total                     counter  of done: copies of another input's content
+//	hotfolder_posts_saved_total                      counter  POSTs the copies did not spend
 //	hotfolder_uploaded_bytes_total                   counter
 //	hotfolder_downloaded_bytes_total                 counter
 //	hotfolder_run_start_timestamp_seconds            gauge    0 until the run starts

@@ -22,6 +22,7 @@ func TestRunCounters(t *testing.T) {
 	unix := func(d time.Duration) float64 { return float64(start().Add(d).Unix()) }
 	type want struct {
 		found, done, failed, skipped, failedEarlier, active, pending, resumed float64
+		copies, saved                                                         float64
 		up, down, started, lastDone, lastSuccess                              float64
 	}
 	tests := []struct {
@@ -40,13 +41,13 @@ func TestRunCounters(t *testing.T) {
 				Started: start(),
 				Found:   120, Skipped: 10, Active: 4, Done: 70, Failed: 6,
 				Uploaded: 5_000_000, Downloaded: 2_500_000,
-				Resumed: 2, FailedEarlier: 3,
+				Resumed: 2, FailedEarlier: 3, Copies: 7, PostsSaved: 14,
 				LastDone: start().Add(40 * time.Minute), LastSuccess: start().Add(39 * time.Minute),
 			},
 			want: want{
 				found: 120, done: 70, failed: 6, skipped: 10, failedEarlier: 3, active: 4,
 				pending: 30, // 120 found − 86 finished − 4 active
-				resumed: 2, up: 5_000_000, down: 2_500_000,
+				resumed: 2, copies: 7, saved: 14, up: 5_000_000, down: 2_500_000,
 				started: unix(0), lastDone: unix(40 * time.Minute), lastSuccess: unix(39 * time.Minute),
 			},
 		},
@@ -79,6 +80,8 @@ func TestRunCounters(t *testing.T) {
 				{"active", f.gauge(t, "hotfolder_files_active", nil), w.active},
 				{"pending", f.gauge(t, "hotfolder_files_pending", nil), w.pending},
 				{"resumed", f.counter(t, "hotfolder_jobs_resumed_total", nil), w.resumed},
+				{"copies", f.counter(t, "hotfolder_files_copied_total", nil), w.copies},
+				{"POSTs saved", f.counter(t, "hotfolder_posts_saved_total", nil), w.saved},
 				{"uploaded", f.counter(t, "hotfolder_uploaded_bytes_total", nil), w.up},
 				{"downloaded", f.counter(t, "hotfolder_downloaded_bytes_total", nil), w.down},
 				{"started", f.gauge(t, "hotfolder_run_start_timestamp_seconds", nil), w.started},
