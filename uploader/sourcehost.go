@@ -37,7 +37,8 @@ func (e *SourceHostError) Error() string {
 // Hint says what to do about it.
 func (e *SourceHostError) Hint() string {
 	return "keep the inputs where Adobe fetches them: -storage s3://BUCKET on AWS (no -s3-endpoint), " +
-		"azblob://ACCOUNT/CONTAINER or gs://BUCKET; S3-compatible servers and custom domains work only with the other operations"
+		"azblob://ACCOUNT/CONTAINER or gs://BUCKET; an S3-compatible server or a custom domain serves only the operations " +
+		"that take any URL (edit, actions, product-crop, composite, manifest)"
 }
 
 // AllowedSourceHost reports whether Adobe's op fetches inputs from host,
