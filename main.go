@@ -936,7 +936,9 @@ func useAdobe(ctx context.Context, ucfg *uploader.Config, cfg config, hc *http.C
 	}
 	// Before any POST: a host Adobe refuses would fail every job, after
 	// spending quota. Test endpoints are not Adobe's business.
-	if cfg.azureEndpoint == "" && cfg.gcsEndpoint == "" {
+	testEndpoint := strings.HasPrefix(cfg.storage, "azblob://") && cfg.azureEndpoint != "" ||
+		strings.HasPrefix(cfg.storage, "gs://") && cfg.gcsEndpoint != ""
+	if !testEndpoint {
 		if err := uploader.CheckStorageHost(ctx, st, cfg.imageAPIURL, cfg.recipe.Steps); err != nil {
 			return err
 		}
