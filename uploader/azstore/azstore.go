@@ -75,6 +75,7 @@ type Store struct {
 	ctr                        *container.Client
 	sharedKey                  *service.SharedKeyCredential // nil: user-delegation SAS
 	singleMax, blockSize       int64
+	protocol                   sas.Protocol // https only, unless the endpoint is plain http (Azurite)
 	now                        func() time.Time
 
 	mu  sync.Mutex
@@ -121,7 +122,10 @@ func New(cfg Config) (*Store, error) {
 		opts.Transport = cfg.HTTPClient
 	}
 	s := &Store{account: cfg.Account, container: cfg.Container, prefix: strings.Trim(cfg.Prefix, "/"),
-		singleMax: cfg.SinglePutMax, blockSize: cfg.BlockSize, now: time.Now}
+		singleMax: cfg.SinglePutMax, blockSize: cfg.BlockSize, protocol: sas.ProtocolHTTPS, now: time.Now}
+	if strings.HasPrefix(endpoint, "http://") {
+		s.protocol = sas.ProtocolHTTPSandHTTP
+	}
 	if s.singleMax <= 0 || s.singleMax > MaxPutBlob {
 		s.singleMax = MaxPutBlob
 	}
@@ -221,7 +225,7 @@ func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 	now := s.now().UTC()
 	bc := s.ctr.NewBlobClient(s.name(key))
 	v := sas.BlobSignatureValues{
-		Protocol:      sas.ProtocolHTTPSandHTTP,
+		Protocol:      s.protocol,
 		StartTime:     now.Add(-clockSkew),
 		ExpiryTime:    now.Add(ttl),
 		Permissions:   (&sas.BlobPermissions{Read: true}).String(),
@@ -248,8 +252,8 @@ func (s *Store) PresignGet(ctx context.Context, key string, ttl time.Duration) (
 }
 
 // delegation returns a user-delegation key valid for at least ttl more,
-// asking for a new one (valid 7 days, the longest) when the cached one
-// is not.
+// asking for a new one (valid 7 days less the clock skew allowance: the
+// service's limit is 7 days from its own now) when the cached one is not.
 func (s *Store) delegation(ctx context.Context, ttl time.Duration) (*service.UserDelegationCredential, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -257,7 +261,11 @@ func (s *Store) delegation(ctx context.Context, ttl time.Duration) (*service.Use
 	if s.udc != nil && s.udx.After(now.Add(ttl+clockSkew)) {
 		return s.udc, nil
 	}
-	start, expiry := now.Add(-clockSkew), now.Add(MaxPresignTTL)
+	start, expiry := now.Add(-clockSkew), now.Add(MaxPresignTTL-clockSkew)
+	if !expiry.After(now.Add(ttl)) {
+		return nil, &Error{Op: "presign", Container: s.container,
+			Err: fmt.Errorf("a user-delegation SAS URL cannot last %s: its key lasts at most 7 days", ttl)}
+	}
 	udc, err := s.svc.GetUserDelegationCredential(ctx, service.KeyInfo{
 		Start:  new(start.Format(sas.TimeFormat)),
 		Expiry: new(expiry.Format(sas.TimeFormat)),

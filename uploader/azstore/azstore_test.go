@@ -135,6 +135,9 @@ func TestPresignOffline(t *testing.T) {
 	if q.Get("sp") != "r" || q.Get("sr") != "b" || q.Get("sig") == "" {
 		t.Errorf("URL %s: want a read-only (sp=r) blob (sr=b) SAS with a signature", raw)
 	}
+	if q.Get("spr") != "https" {
+		t.Errorf("URL %s: spr %q, want https only on an https endpoint", raw, q.Get("spr"))
+	}
 	if q.Get("se") != "2026-03-01T13:10:00Z" || q.Get("st") != "2026-03-01T11:55:00Z" {
 		t.Errorf("URL %s: start %s expiry %s; want 11:55 (clock skew) and 13:10 (ttl)", raw, q.Get("st"), q.Get("se"))
 	}
