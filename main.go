@@ -44,7 +44,9 @@ import (
 	"hotfolder/ratelimit"
 	"hotfolder/ratelimit/redisquota"
 	"hotfolder/uploader"
+	"hotfolder/uploader/azstore"
 	"hotfolder/uploader/emulator"
+	"hotfolder/uploader/gcsstore"
 	"hotfolder/uploader/s3store"
 	"hotfolder/watcher"
 )
@@ -87,6 +89,9 @@ const usageTail = `
 Environment:
   ADOBE_CLIENT_ID, ADOBE_CLIENT_SECRET   OAuth server-to-server credentials (never flags)
   AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY, AWS_REGION, AWS_PROFILE   for -storage s3://
+  AZURE_STORAGE_CONNECTION_STRING, or AZURE_STORAGE_ACCOUNT and AZURE_STORAGE_KEY   for -storage azblob://
+                                         (neither: the default Azure credential chain, user-delegation SAS)
+  GOOGLE_APPLICATION_CREDENTIALS         for -storage gs:// (Application Default Credentials)
 
 Exit status:
   0 every file done (or nothing to do)   1 fatal error   2 usage error
@@ -109,6 +114,8 @@ type config struct {
 	storage         string
 	s3Endpoint      string
 	s3PathStyle     bool
+	azureEndpoint   string
+	gcsEndpoint     string
 	limits          string
 	limitOverrides  []string
 	limitMargin     float64
@@ -331,9 +338,11 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.imsURL, "ims-url", "https://ims-na1.adobelogin.com/ims/token/v3", "Adobe IMS token `URL`")
 	fs.StringVar(&cfg.imageAPIURL, "image-api-url", "https://image.adobe.io", "base `URL` of remove background and its status")
 	fs.StringVar(&cfg.photoshopAPIURL, "photoshop-api-url", "https://photoshop-api.adobe.io", "base `URL` of the other Photoshop API v2 endpoints")
-	fs.StringVar(&cfg.storage, "storage", "", "where inputs are uploaded for Adobe to fetch: s3://BUCKET[/PREFIX] (adobe mode)")
+	fs.StringVar(&cfg.storage, "storage", "", "where inputs are uploaded for Adobe to fetch: s3://BUCKET[/PREFIX], azblob://ACCOUNT/CONTAINER[/PREFIX] or gs://BUCKET[/PREFIX] (adobe mode)")
 	fs.StringVar(&cfg.s3Endpoint, "s3-endpoint", "", "S3 endpoint `URL` for S3-compatible servers (default AWS)")
 	fs.BoolVar(&cfg.s3PathStyle, "s3-path-style", false, "use path-style S3 URLs (most S3-compatible servers need it)")
+	fs.StringVar(&cfg.azureEndpoint, "azure-endpoint", "", "Azure blob service `URL` for tests, e.g. Azurite's http://127.0.0.1:10000/devstoreaccount1 (turns the allow-list check off)")
+	fs.StringVar(&cfg.gcsEndpoint, "gcs-endpoint", "", "GCS `URL` for tests, e.g. fake-gcs-server's (unauthenticated requests; turns the allow-list check off)")
 	fs.StringVar(&cfg.limits, "limits", "soft", "Adobe rate-limit profile to stay under: soft or hard")
 	fs.Var((*stringList)(&cfg.limitOverrides), "limit", "override one limit, `NAME=N/DURATION` (post, get, remove-background.post, remove-background.get); repeatable")
 	fs.Float64Var(&cfg.limitMargin, "limit-margin", 0.02, "safety margin added to every limit window, as a `fraction` of it (at least 20ms), so network jitter cannot crowd N+1 requests into one window")
@@ -925,9 +934,26 @@ func useAdobe(ctx context.Context, ucfg *uploader.Config, cfg config, hc *http.C
 	if ucfg.ClientID == "" || ucfg.ClientSecret == "" {
 		return usagef("-api adobe needs ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET in the environment")
 	}
-	var err error
-	ucfg.Storage, err = storage(ctx, cfg, hc)
-	return err
+	st, err := storage(ctx, cfg, hc)
+	if err != nil {
+		return err
+	}
+	// Before any POST: a host Adobe refuses would fail every job, after
+	// spending quota. Test endpoints are not Adobe's business.
+	testEndpoint := strings.HasPrefix(cfg.storage, "azblob://") && cfg.azureEndpoint != "" ||
+		strings.HasPrefix(cfg.storage, "gs://") && cfg.gcsEndpoint != ""
+	if !testEndpoint {
+		if err := uploader.CheckStorageHost(ctx, st, cfg.imageAPIURL, cfg.recipe.Steps); err != nil {
+			return err
+		}
+	}
+	if c, ok := st.(interface{ Check(context.Context) error }); ok {
+		if err := c.Check(ctx); err != nil {
+			return err
+		}
+	}
+	ucfg.Storage = st
+	return nil
 }
 
 // pipelineConfig is the pipeline's part of the flags and setup.
@@ -1047,7 +1073,8 @@ func (e stateInUse) Hint() string {
 	return "stop the other hotfolder, or give this one its own -out or -state"
 }
 
-// storage opens the -storage location for adobe mode.
+// storage opens the -storage location for adobe mode, sending no request
+// (useAdobe checks it).
 func storage(ctx context.Context, cfg config, hc *http.Client) (uploader.Storage, error) {
 	switch {
 	case strings.HasPrefix(cfg.storage, "s3://"):
@@ -1055,18 +1082,30 @@ func storage(ctx context.Context, cfg config, hc *http.Client) (uploader.Storage
 		if err != nil {
 			return nil, usageError{err.Error()}
 		}
-		st, err := s3store.New(ctx, s3store.Config{Bucket: bucket, Prefix: prefix, Endpoint: cfg.s3Endpoint, PathStyle: cfg.s3PathStyle})
+		return s3store.New(ctx, s3store.Config{Bucket: bucket, Prefix: prefix, Endpoint: cfg.s3Endpoint, PathStyle: cfg.s3PathStyle})
+	case strings.HasPrefix(cfg.storage, "azblob://"):
+		account, ctr, prefix, err := azstore.ParseURL(cfg.storage)
 		if err != nil {
+			return nil, usageError{err.Error()}
+		}
+		c := azstore.Config{Account: account, Container: ctr, Prefix: prefix, Endpoint: cfg.azureEndpoint, HTTPClient: hc}
+		if err := c.FromEnv(os.Getenv); err != nil {
 			return nil, err
 		}
-		return st, st.Check(ctx)
+		return azstore.New(c)
+	case strings.HasPrefix(cfg.storage, "gs://"):
+		bucket, prefix, err := gcsstore.ParseURL(cfg.storage)
+		if err != nil {
+			return nil, usageError{err.Error()}
+		}
+		return gcsstore.New(ctx, gcsstore.Config{Bucket: bucket, Prefix: prefix, Endpoint: cfg.gcsEndpoint})
 	case strings.HasPrefix(cfg.storage, "http://"), strings.HasPrefix(cfg.storage, "https://"):
 		// The standalone emulator's upload store (hotfolder emulator prints it).
 		return emulator.NewStore(strings.TrimSuffix(cfg.storage, "/"), hc), nil
 	case cfg.storage == "":
-		return nil, usagef("-api adobe needs -storage s3://BUCKET[/PREFIX]: Adobe fetches each input from a presigned URL")
+		return nil, usagef("-api adobe needs -storage s3://BUCKET[/PREFIX], azblob://ACCOUNT/CONTAINER[/PREFIX] or gs://BUCKET[/PREFIX]: Adobe fetches each input from a presigned URL")
 	}
-	return nil, usagef("-storage %q: want s3://BUCKET[/PREFIX]", cfg.storage)
+	return nil, usagef("-storage %q: want s3://BUCKET[/PREFIX], azblob://ACCOUNT/CONTAINER[/PREFIX] or gs://BUCKET[/PREFIX]", cfg.storage)
 }
 
 // The packages meet only here: check they fit.
@@ -1074,6 +1113,8 @@ var (
 	_ pipeline.Remote  = (*uploader.Client)(nil)
 	_ uploader.Limiter = (*ratelimit.Set)(nil)
 	_ uploader.Storage = (*s3store.Store)(nil)
+	_ uploader.Storage = (*azstore.Store)(nil)
+	_ uploader.Storage = (*gcsstore.Store)(nil)
 	_ uploader.Storage = (*emulator.Store)(nil)
 	_ pipeline.Quota   = (*ratelimit.Set)(nil)
 )

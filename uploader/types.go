@@ -9,12 +9,14 @@ import (
 )
 
 // Storage holds input files where the Photoshop API can fetch them.
-// Implementations: s3store.Store (AWS S3 and S3-compatible servers) and
-// emulator.Store (the built-in emulator's upload store).
+// Implementations: s3store.Store (AWS S3 and S3-compatible servers),
+// azstore.Store (Azure Blob Storage), gcsstore.Store (Google Cloud
+// Storage) and emulator.Store (the built-in emulator's upload store).
 type Storage interface {
-	// Put stores size bytes of body under key in one single-part request,
-	// streamed: it may read body more than once (seeking back to the start
-	// first) but never holds it whole in memory.
+	// Put stores size bytes of body under key in one single-part request
+	// (azstore stages blocks beyond Put Blob's 5000 MiB limit), streamed:
+	// it may read body more than once (seeking back to the start first)
+	// but never holds it whole in memory.
 	Put(ctx context.Context, key string, body io.ReadSeeker, size int64, contentType string) error
 	// PresignGet returns a URL from which anyone may GET key until at least
 	// ttl from now.

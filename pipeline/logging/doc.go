@@ -22,10 +22,10 @@
 // (scheme, host, path, parameter and field names, attribute keys) is kept.
 // A credential name is one that, ignoring case and '_', '-', '.' and
 // spaces, ends in secret, token, password, passwd, credential(s),
-// signature, authorization, secretaccesskey or privatekey, or is sig,
-// cookie or set-cookie: access_token, client_secret, X-Amz-Signature,
+// signature, authorization, secretaccesskey, privatekey or accountkey, or
+// is sig, cookie or set-cookie: access_token, client_secret, X-Amz-Signature,
 // X-Amz-Credential, X-Amz-Security-Token, Signature, ADOBE_CLIENT_SECRET,
-// AccessToken… but not token_type, client_id or x-api-key.
+// AccessToken, an Azure connection string's AccountKey… but not token_type, client_id or x-api-key.
 //
 //   - Secrets: each value given in Options.Secrets, wherever it appears, also
 //     URL-, JSON- or Go-escaped. Values shorter than 6 bytes are ignored, so

@@ -140,7 +140,7 @@ func isSecretKey(k string) bool {
 	}
 	for _, suf := range [...]string{
 		"secret", "token", "password", "passwd", "credential", "credentials",
-		"signature", "authorization", "secretaccesskey", "privatekey",
+		"signature", "authorization", "secretaccesskey", "privatekey", "accountkey",
 	} {
 		if bytes.HasSuffix(norm, []byte(suf)) {
 			return true
@@ -151,11 +151,14 @@ func isSecretKey(k string) bool {
 
 // EnvSecrets returns the values of the environment variables that hold
 // hotfolder's secrets, for Options.Secrets: ADOBE_CLIENT_SECRET,
-// AWS_SECRET_ACCESS_KEY and AWS_SESSION_TOKEN (unset ones are left out).
+// AWS_SECRET_ACCESS_KEY, AWS_SESSION_TOKEN, AZURE_STORAGE_KEY,
+// AZURE_STORAGE_CONNECTION_STRING and AZURE_CLIENT_SECRET (unset ones are
+// left out).
 // getenv is os.Getenv outside tests.
 func EnvSecrets(getenv func(string) string) []string {
 	var out []string
-	for _, name := range [...]string{"ADOBE_CLIENT_SECRET", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN"} {
+	for _, name := range [...]string{"ADOBE_CLIENT_SECRET", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN",
+		"AZURE_STORAGE_KEY", "AZURE_STORAGE_CONNECTION_STRING", "AZURE_CLIENT_SECRET"} {
 		if v := getenv(name); v != "" {
 			out = append(out, v)
 		}

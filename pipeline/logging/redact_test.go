@@ -64,6 +64,12 @@ func TestRedact(t *testing.T) {
 		{name: "quoted value", in: `msg=x token="a b c" n=1`, want: `msg=x token="[REDACTED]" n=1`},
 		{name: "spaces around =", in: "client_secret = abcdef123", want: "client_secret = [REDACTED]"},
 		{name: "environment", in: "ADOBE_CLIENT_SECRET=p8e-zzz AWS_SECRET_ACCESS_KEY=yyy/zzz AWS_REGION=us-east-1", secrets: []string{}, want: "ADOBE_CLIENT_SECRET=[REDACTED] AWS_SECRET_ACCESS_KEY=[REDACTED] AWS_REGION=us-east-1"},
+		{name: "azure sas", in: "https://studio.blob.core.windows.net/c/k.png?sv=2025-01-05&se=2026-03-01T13%3A10%3A00Z&sp=r&sr=b&sig=Ab3%2Bcd%3D",
+			want: "https://studio.blob.core.windows.net/c/k.png?sv=2025-01-05&se=2026-03-01T13%3A10%3A00Z&sp=r&sr=b&sig=[REDACTED]"},
+		{name: "gcs v4", in: "https://storage.googleapis.com/b/k.png?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=sa%40p.iam.gserviceaccount.com%2F20260301%2Fauto&X-Goog-Signature=0924abcdef",
+			want: "https://storage.googleapis.com/b/k.png?X-Goog-Algorithm=GOOG4-RSA-SHA256&X-Goog-Credential=[REDACTED]&X-Goog-Signature=[REDACTED]"},
+		{name: "azure connection string", in: "AccountName=studio;AccountKey=abc+def/ghi==;EndpointSuffix=core.windows.net",
+			want: "AccountName=studio;AccountKey=[REDACTED];EndpointSuffix=core.windows.net"},
 		{name: "url in url", in: "https://h/?next=https%3A%2F%2Fs3%2Fk%3FX-Amz-Signature%3Dabc123%26a%3D1", want: "https://h/?next=https%3A%2F%2Fs3%2Fk%3FX-Amz-Signature%3D[REDACTED]%26a%3D1"},
 
 		{name: "oauth code", in: "https://app/cb?code=" + oauthCode + "&state=xyz", want: "https://app/cb?code=[REDACTED]&state=xyz"},
@@ -157,6 +163,7 @@ func TestIsSecretKey(t *testing.T) {
 		{"secret", true}, {"token", true}, {"password", true}, {"authorization", true},
 		{"client_secret", true}, {"access_token", true}, {"AccessToken", true}, {"X-Amz-Security-Token", true},
 		{"Set-Cookie", true}, {"aws_secret_access_key", true}, {"refresh-token", true}, {"sig", true},
+		{"AccountKey", true}, {"AZURE_STORAGE_ACCOUNT", false},
 		{"token_type", false}, {"expires_in", false}, {"key", false}, {"client_id", false},
 		{"x-api-key", false}, {"tokens", false}, {"url", false}, {"err", false}, {"", false},
 	}
@@ -168,10 +175,12 @@ func TestIsSecretKey(t *testing.T) {
 }
 
 func TestEnvSecrets(t *testing.T) {
-	env := map[string]string{"ADOBE_CLIENT_SECRET": clientSecret, "AWS_SECRET_ACCESS_KEY": awsSecret, "ADOBE_CLIENT_ID": "id"}
+	const azureKey = "YXp1cmUtYWNjb3VudC1rZXk="
+	env := map[string]string{"ADOBE_CLIENT_SECRET": clientSecret, "AWS_SECRET_ACCESS_KEY": awsSecret, "ADOBE_CLIENT_ID": "id",
+		"AZURE_STORAGE_KEY": azureKey, "AZURE_STORAGE_ACCOUNT": "studio"}
 	got := EnvSecrets(func(k string) string { return env[k] })
-	if strings.Join(got, ",") != clientSecret+","+awsSecret {
-		t.Errorf("EnvSecrets = %q, want the client secret and the AWS secret key", got)
+	if strings.Join(got, ",") != clientSecret+","+awsSecret+","+azureKey {
+		t.Errorf("EnvSecrets = %q, want the client secret, the AWS secret key and the Azure account key", got)
 	}
 }
 
