@@ -1,0 +1,102 @@
+package main
+
+import (
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"hotfolder/pipeline/notify"
+)
+
+// The end of a -once run: the webhook gets the summary, with the run's
+// counts, its POSTs, why files failed, and the review page's address.
+func TestNotifyAtEndOfOnceRun(t *testing.T) {
+	got := make(chan notify.Summary, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var s notify.Summary
+		if err := json.NewDecoder(r.Body).Decode(&s); err != nil {
+			t.Errorf("the webhook got no summary: %v", err)
+		}
+		got <- s
+	}))
+	defer srv.Close()
+
+	base := t.TempDir()
+	in, out := filepath.Join(base, "in"), filepath.Join(base, "out")
+	copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, "apricot.jpg"))
+	copyFile(t, "sample-inputs/photos/chelsea.png", filepath.Join(in, "cats", "chelsea.png"))
+	write(t, filepath.Join(in, "empty.jpg"), nil)
+	write(t, filepath.Join(in, "empty2.jpg"), nil)
+	write(t, filepath.Join(in, "notes.jpg"), []byte("call the client about the red shoes\n"))
+
+	r := hotfolder(t, cleanEnv(), append(fast(), "-in", in, "-out", out, "-once", "-notify", srv.URL+"/hooks/T0/B0/k9x7QzW")...)
+	if r.code != exitSomeFailed {
+		t.Errorf("exit status %d, want %d", r.code, exitSomeFailed)
+	}
+	var s notify.Summary
+	select {
+	case s = <-got:
+	default:
+		t.Fatal("the run ended and the webhook got nothing")
+	}
+	if want := (notify.Counts{Found: 5, Done: 2, Failed: 3}); s.Event != notify.EventEnd || s.Counts != want {
+		t.Errorf("event %s, counts %+v; want %s, %+v", s.Event, s.Counts, notify.EventEnd, want)
+	}
+	if s.Posts["remove-background.post"] != 2 {
+		t.Errorf("posts %v, want 2 on remove-background.post", s.Posts)
+	}
+	if len(s.TopFailures) != 2 || s.TopFailures[0].Count != 2 || !strings.Contains(s.TopFailures[0].Reason, "empty") ||
+		!strings.HasPrefix(s.TopFailures[0].Example, "empty") || s.TopFailures[1].Example != "notes.jpg" {
+		t.Errorf("top failures %+v, want the 2 empty files, then notes.jpg", s.TopFailures)
+	}
+	if want := "file://" + filepath.Join(out, ".hotfolder", "review", "index.html"); s.Link != want {
+		t.Errorf("link %q, want %q", s.Link, want)
+	}
+	if !strings.Contains(s.Text, "2 done, 3 failed") || !strings.Contains(s.Text, s.Link) {
+		t.Errorf("text %q lacks the counts or the link", s.Text)
+	}
+	if !strings.Contains(r.stderr, "notify: sent the end-of-run summary") {
+		t.Error("stderr does not say the summary was sent")
+	}
+	if strings.Contains(r.stderr, "k9x7QzW") {
+		t.Error("stderr names the webhook's path")
+	}
+}
+
+// A webhook that hangs, or is down, delays neither the run's result nor
+// its exit: the run ends with its own status while the receiver still
+// holds the request, and says it gave up.
+func TestNotifyReceiverDownOrHanging(t *testing.T) {
+	release := make(chan struct{})
+	var entered, answered atomic.Int32
+	hang := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		entered.Add(1)
+		<-release
+		answered.Add(1)
+	}))
+	defer hang.Close()
+	defer close(release) // first: hang.Close waits for its handlers
+	down := httptest.NewServer(http.NotFoundHandler())
+	down.Close()
+
+	for name, url := range map[string]string{"hanging": hang.URL, "down": down.URL} {
+		t.Run(name, func(t *testing.T) {
+			in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+			copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, "apricot.jpg"))
+			r := hotfolder(t, cleanEnv(), append(fast(), "-in", in, "-out", out, "-once", "-notify", url)...)
+			if r.code != exitOK {
+				t.Errorf("exit status %d, want %d: a webhook never fails a run", r.code, exitOK)
+			}
+			if !strings.Contains(r.stderr, "summary: 1 done") || !strings.Contains(r.stderr, "gave up on the end-of-run summary") {
+				t.Errorf("stderr lacks the run's summary or the notice that the notification was given up")
+			}
+		})
+	}
+	if entered.Load() == 0 || answered.Load() != 0 {
+		t.Errorf("the hanging receiver got %d requests and answered %d when the run had exited; want ≥1 and 0", entered.Load(), answered.Load())
+	}
+}
