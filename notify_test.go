@@ -7,7 +7,9 @@ import (
 	"path/filepath"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"testing"
+	"time"
 
 	"hotfolder/pipeline/notify"
 )
@@ -98,5 +100,50 @@ func TestNotifyReceiverDownOrHanging(t *testing.T) {
 	}
 	if entered.Load() == 0 || answered.Load() != 0 {
 		t.Errorf("the hanging receiver got %d requests and answered %d when the run had exited; want ≥1 and 0", entered.Load(), answered.Load())
+	}
+}
+
+// In watch mode, failures past -notify-failures are told at once, while the
+// run goes on; stopping the run sends the summary of it all.
+func TestNotifyWatchModeFailures(t *testing.T) {
+	got := make(chan notify.Summary, 4)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var s notify.Summary
+		if err := json.NewDecoder(r.Body).Decode(&s); err != nil {
+			t.Errorf("the webhook got no summary: %v", err)
+		}
+		got <- s
+	}))
+	defer srv.Close()
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	cmd, stderr := startHotfolder(t, append(fast(), "-in", in, "-out", out, "-settle", "200ms",
+		"-notify", srv.URL, "-notify-failures", "2",
+		"-notify-at", time.Now().Add(12*time.Hour).Format("15:04"))...) // no daily summary in the way
+	next := func() notify.Summary {
+		t.Helper()
+		select {
+		case s := <-got:
+			return s
+		case <-time.After(time.Minute):
+			t.Fatalf("no summary within a minute\n%s", stderr)
+			return notify.Summary{}
+		}
+	}
+
+	write(t, filepath.Join(in, "empty.jpg"), nil)
+	copyFile(t, "sample-inputs/products/cherries.jpg", filepath.Join(in, "cherries.jpg"))
+	waitFor(t, filepath.Join(out, "cherries.png"))
+	write(t, filepath.Join(in, "empty2.jpg"), nil)
+	alert := next()
+	if alert.Event != notify.EventFailures || alert.Counts.Failed != 2 || len(alert.TopFailures) != 1 || alert.TopFailures[0].Count != 2 {
+		t.Errorf("alert %+v, want 2 empty files", alert)
+	}
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd); code != exitSomeFailed {
+		t.Errorf("exit status %d, want %d", code, exitSomeFailed)
+	}
+	end := next()
+	if want := (notify.Counts{Found: 3, Done: 1, Failed: 2}); end.Event != notify.EventEnd || end.Counts != want {
+		t.Errorf("end summary %s %+v, want %s %+v", end.Event, end.Counts, notify.EventEnd, want)
 	}
 }

@@ -80,8 +80,8 @@ func (sd *Sender) Send(ctx context.Context, s Summary) error {
 	if err != nil {
 		return fmt.Errorf("notify: %w", err)
 	}
-	wait := sd.backoff
-	for try := 1; ; try++ {
+	wait, try := sd.backoff, 1
+	for ; ; try++ {
 		err = sd.post(ctx, body)
 		if err == nil || errors.Is(err, errPermanent) || try == sd.attempts {
 			break
@@ -90,15 +90,22 @@ func (sd *Sender) Send(ctx context.Context, s Summary) error {
 		select {
 		case <-ctx.Done():
 			t.Stop()
-			return fmt.Errorf("notify %s: gave up after %d tries: %w (last: %w)", Host(sd.url), try, context.Cause(ctx), err)
+			return fmt.Errorf("notify %s: %s: %w (last try: %w)", Host(sd.url), tries(try), context.Cause(ctx), err)
 		case <-t.C:
 		}
 		wait *= 2
 	}
 	if err != nil {
-		return fmt.Errorf("notify %s: %w", Host(sd.url), err)
+		return fmt.Errorf("notify %s: %s: %w", Host(sd.url), tries(try), err)
 	}
 	return nil
+}
+
+func tries(n int) string {
+	if n == 1 {
+		return "1 try"
+	}
+	return fmt.Sprintf("%d tries", n)
 }
 
 // post makes one try.

@@ -178,7 +178,7 @@ func (s *Session) End(sum pipeline.Summary, stopped string) {
 	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.EndBudget)
 	defer cancel()
 	if err := s.cfg.Sender.Send(ctx, out); err != nil {
-		s.cfg.Log.Warn(fmt.Sprintf("notify: gave up on the end-of-run summary (it may take %s); the run's result is unchanged", s.cfg.EndBudget),
+		s.cfg.Log.Warn(fmt.Sprintf("notify: gave up on the end-of-run summary (it is given %s); the run's result is unchanged", s.cfg.EndBudget),
 			"error", err)
 		return
 	}
