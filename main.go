@@ -140,7 +140,6 @@ type config struct {
 	notifyURL       string // -notify: the webhook
 	notifyAt        string // -notify-at, parsed into notifyClock
 	notifyFailures  int
-	notifyClock     notify.Clock
 
 	// Parsed once by validate from the flags above.
 	onOK, onFail pipeline.Action   // from -on-success and -on-failure
@@ -149,6 +148,7 @@ type config struct {
 	recipe       uploader.Recipe   // from -recipe, or -op, -set, -output, -mode, -format and -background
 	fingerprint  string            // the recipe's
 	given        map[string]bool   // the flags given on the command line
+	notifyClock  notify.Clock      // from -notify-at
 }
 
 // usageError is a mistake on the command line: exit status 2.
@@ -449,7 +449,7 @@ func checkNotify(cfg *config) error {
 	}
 	if cfg.notifyURL != "" {
 		if _, err := notify.NewSender(cfg.notifyURL, notify.SenderOptions{}); err != nil {
-			return usagef("-notify: %v", err)
+			return usagef("-notify wants an http:// or https:// URL")
 		}
 	}
 	return nil

@@ -147,3 +147,26 @@ func TestNotifyWatchModeFailures(t *testing.T) {
 		t.Errorf("end summary %s %+v, want %s %+v", end.Event, end.Counts, notify.EventEnd, want)
 	}
 }
+
+// -notify's flags are checked before anything runs.
+func TestNotifyCommandLine(t *testing.T) {
+	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	for name, tc := range map[string]struct {
+		args []string
+		want string
+	}{
+		"not a time":        {[]string{"-notify-at", "8am"}, `-notify-at "8am" is not a time of day HH:MM`},
+		"not a URL":         {[]string{"-notify", "hooks.example/T0/k9x7QzW"}, "-notify wants an http:// or https:// URL"},
+		"negative failures": {[]string{"-notify-failures", "-1"}, "-notify-failures cannot be negative"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			r := hotfolder(t, cleanEnv(), append([]string{"-in", in, "-out", out, "-once"}, tc.args...)...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tc.want) {
+				t.Errorf("exit status %d, stderr %q; want %d and %q", r.code, r.stderr, exitUsage, tc.want)
+			}
+			if strings.Contains(r.stderr, "k9x7QzW") {
+				t.Error("stderr names the webhook's path")
+			}
+		})
+	}
+}

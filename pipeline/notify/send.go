@@ -41,7 +41,7 @@ type SenderOptions struct {
 func NewSender(rawURL string, opt SenderOptions) (*Sender, error) {
 	u, err := url.Parse(rawURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("notify: %q is not an http or https URL", Host(rawURL))
+		return nil, errors.New("notify: the webhook must be an http:// or https:// URL")
 	}
 	s := &Sender{url: rawURL, client: opt.Client, attempts: opt.Attempts, backoff: opt.Backoff, attemptTimeout: opt.AttemptTimeout}
 	if s.client == nil {

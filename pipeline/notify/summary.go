@@ -180,7 +180,10 @@ func text(s Summary) string {
 	}
 	switch s.Event {
 	case EventEnd:
-		fmt.Fprintf(&b, ": run ended after %s", s.Elapsed)
+		b.WriteString(": run ended")
+		if s.Elapsed != "" { // a run that never started has no start
+			b.WriteString(" after " + s.Elapsed)
+		}
 	case EventDaily:
 		fmt.Fprintf(&b, ", daily summary for the last %s", s.Elapsed)
 	case EventFailures:
