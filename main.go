@@ -40,6 +40,7 @@ import (
 	"hotfolder/pipeline"
 	"hotfolder/pipeline/logging"
 	"hotfolder/pipeline/metrics"
+	"hotfolder/pipeline/notify"
 	"hotfolder/pipeline/progress"
 	"hotfolder/ratelimit"
 	"hotfolder/ratelimit/redisquota"
@@ -144,6 +145,9 @@ type config struct {
 	failedDir       string
 	verbose, quiet  bool
 	showVersion     bool
+	notifyURL       string // -notify: the webhook
+	notifyAt        string // -notify-at, parsed into notifyClock
+	notifyFailures  int
 
 	// Parsed once by validate from the flags above.
 	onOK, onFail pipeline.Action   // from -on-success and -on-failure
@@ -152,6 +156,7 @@ type config struct {
 	recipe       uploader.Recipe   // from -recipe, or -op, -set, -output, -mode, -format and -background
 	fingerprint  string            // the recipe's
 	given        map[string]bool   // the flags given on the command line
+	notifyClock  notify.Clock      // from -notify-at
 }
 
 // usageError is a mistake on the command line: exit status 2.
@@ -363,6 +368,9 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.StringVar(&cfg.processedDir, "processed", "", "`folder` for -on-success move (default: processed/ beside -in)")
 	fs.StringVar(&cfg.failedDir, "failed", "", "`folder` for -on-failure move (default: failed/ beside -in)")
 	fs.BoolVar(&cfg.keepUploads, "keep-uploads", false, "keep uploaded inputs in storage after their job (by default they are deleted)")
+	fs.StringVar(&cfg.notifyURL, "notify", "", "POST a JSON summary to this webhook `URL` when the run ends, daily in watch mode, and when failures pile up (Slack-compatible)")
+	fs.StringVar(&cfg.notifyAt, "notify-at", "08:00", "with -notify in watch mode, the local `HH:MM` of the daily summary")
+	fs.IntVar(&cfg.notifyFailures, "notify-failures", notify.DefaultFailures, "with -notify, send at once when `N` files failed since the run began or the last daily summary; 0 = never")
 	fs.DurationVar(&cfg.settle, "settle", 2*time.Second, "how long a file's size and time must stay unchanged before it counts as complete")
 	fs.DurationVar(&cfg.poll, "poll", 0, "also rescan -in this often; 0 = only when needed (every 5s on network shares, where change events do not arrive, or when events fail)")
 	fs.DurationVar(&cfg.jobTimeout, "job-timeout", 10*time.Minute, "give up on a job Adobe has not finished after this long")
@@ -437,6 +445,23 @@ func validate(cfg *config) error {
 	}
 	if cfg.prof, err = ratelimit.ProfileWith(cfg.limits, cfg.limitOverrides); err != nil {
 		return usageError{err.Error()}
+	}
+	return checkNotify(cfg)
+}
+
+// checkNotify checks -notify, -notify-at and -notify-failures.
+func checkNotify(cfg *config) error {
+	var err error
+	if cfg.notifyClock, err = notify.ParseClock(cfg.notifyAt); err != nil {
+		return usagef("-notify-at %v", err)
+	}
+	if cfg.notifyFailures < 0 {
+		return usagef("-notify-failures cannot be negative")
+	}
+	if cfg.notifyURL != "" {
+		if _, err := notify.NewSender(cfg.notifyURL, notify.SenderOptions{}); err != nil {
+			return usagef("-notify wants an http:// or https:// URL")
+		}
 	}
 	return nil
 }
@@ -700,7 +725,8 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		m = metrics.New(metrics.Options{Stats: func() pipeline.Stats { return p.Stats() }, Quota: limiter.Stats, Shared: limiter.shared})
 	}
 	jobTimes := uploader.NewJobTimes()
-	client, closeAPI, err := newClient(ctx, cfg, s, limiter, m, jobTimes, log, stderr)
+	posts := notify.CountPosts(limiter)
+	client, closeAPI, err := newClient(ctx, cfg, s, posts, m, jobTimes, log, stderr)
 	if err != nil {
 		return sum, err
 	}
@@ -722,13 +748,37 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		}
 		defer stopMetrics()
 	}
+	told := startNotify(ctx, cfg, s, p, posts, log)
 	display.Start()
 	sum, err = p.Run(ctx)
 	display.Stop()
 	if !cfg.quiet || sum.Failed > 0 {
 		progress.WriteSummary(redacting{stderr, logging.NewRedactor(s.secrets)}, sum, time.Now())
 	}
+	told(sum, err)
 	return sum, err
+}
+
+// startNotify starts telling -notify about the run: daily in watch mode
+// and when failures pile up. The function it returns sends the end-of-run
+// summary, taking at most notify.EndBudget.
+func startNotify(ctx context.Context, cfg config, s setup, p *pipeline.Pipeline, posts *notify.PostCounter,
+	log *slog.Logger) func(pipeline.Summary, error) {
+	sender, err := notify.NewSender(cfg.notifyURL, notify.SenderOptions{})
+	if cfg.notifyURL == "" || err != nil { // validate has refused a bad URL
+		return func(pipeline.Summary, error) {}
+	}
+	host, _ := os.Hostname()
+	sess := notify.Start(ctx, notify.Config{Sender: sender, Log: log, Host: host, In: s.in,
+		Link: notify.Link(cfg.metricsAddr, s.state, host), Redact: logging.NewRedactor(s.secrets).Redact,
+		Daily: !cfg.once, DailyAt: cfg.notifyClock, Failures: cfg.notifyFailures, Posts: posts.Posts}, p)
+	return func(sum pipeline.Summary, err error) {
+		stopped := ""
+		if err != nil && !errors.Is(err, context.Canceled) {
+			stopped = err.Error()
+		}
+		sess.End(sum, stopped)
+	}
 }
 
 // quota is the limiter a run paces its requests with: its own

@@ -423,12 +423,19 @@ func (p *Pipeline) Stats() Stats {
 	return s
 }
 
+// Failures returns the inputs that ended failed so far, in the order they
+// failed, skipping the first from of them (a caller that has seen those
+// passes their number). It is safe to call while Run runs.
+func (p *Pipeline) Failures(from int) []Failure {
+	p.failMu.Lock()
+	defer p.failMu.Unlock()
+	from = min(max(from, 0), len(p.failures))
+	return append([]Failure(nil), p.failures[from:]...)
+}
+
 // summary is the outcome so far; call it when no worker is running.
 func (p *Pipeline) summary() Summary {
-	s := Summary{Stats: p.Stats()}
-	p.failMu.Lock()
-	s.Failures = append([]Failure(nil), p.failures...)
-	p.failMu.Unlock()
+	s := Summary{Stats: p.Stats(), Failures: p.Failures(0)}
 	s.Pending = max(0, s.Found-s.Finished()-s.Active)
 	s.Searched = p.searched.Load()
 	return s

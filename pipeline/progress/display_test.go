@@ -336,15 +336,16 @@ func TestLinesMode(t *testing.T) {
 	d.Stop()
 	fmt.Fprint(d, "after stop\n")
 
-	// Work began at 2m; at 4m, 3 files in 2m of work = 1.5/min, 7 left;
-	// at 5m, 3 in 3m; at the end, 10 in 3m30s = 2.86/min.
+	// Work began between the looks at 1m and 2m, so it counts from 1m:
+	// at 4m, 3 files in 3m of work = 1.0/min, 7 left; at 5m, 3 in 4m; at
+	// the end, 10 in 4m30s = 2.2/min.
 	want := "log 1\n" +
 		"stats: 0/10 files: 0 done, 2 active | ETA — | elapsed 2m00s\n" +
-		"stats: 3/10 files: 3 done, 2 active | 1.5 files/min | ETA 4m40s | elapsed 4m00s\n" +
+		"stats: 3/10 files: 3 done, 2 active | 1.0 files/min | ETA 7m00s | elapsed 4m00s\n" +
 		"partial\n" +
-		"stats: 3/10 files: 3 done, 2 active | 1.0 files/min | ETA 7m00s | elapsed 5m00s | waiting on quota\n" +
+		"stats: 3/10 files: 3 done, 2 active | 0.8 files/min | ETA 9m20s | elapsed 5m00s | waiting on quota\n" +
 		"pending\n" +
-		"stats: 10/10 files: 10 done | 2.9 files/min | elapsed 5m30s\n" +
+		"stats: 10/10 files: 10 done | 2.2 files/min | elapsed 5m30s\n" +
 		"after stop\n"
 	if got := out.String(); got != want {
 		t.Errorf("output:\n%s\nwant:\n%s", got, want)
@@ -532,4 +533,65 @@ func TestBarConcurrentWrites(t *testing.T) {
 	if final := sc[len(sc)-2]; !strings.Contains(final, "% |") || !strings.Contains(final, " files: ") {
 		t.Errorf("final line is not the bar: %q", final)
 	}
+}
+
+// The reported run: 20,000 tiny images at a steady 7,600 files/min, a stats
+// line every 20s. The first snapshot, taken as the display starts, finds
+// nothing yet (the watcher has not handed anything on), so the work begins
+// between it and the first line. The rate and ETA must be the true ones
+// from the first line on: the files of that first interval took its time.
+// The bar shares the rate window; at its default 200ms redraw the same
+// fault was 200ms short, here it is drawn every 20s to show it.
+func TestRateFromTheFirstInterval(t *testing.T) {
+	const (
+		perMin = 7600
+		total  = 20000
+		every  = 20 * time.Second
+	)
+	for _, mode := range []string{"lines", "bar"} {
+		t.Run(mode, func(t *testing.T) {
+			src := newSource()
+			var out syncBuffer
+			d := newDisplay(t, &out, mode, src.options(every))
+			tick := startManual(d) // at t0: Found 0
+			for k := 1; k <= 4; k++ {
+				at := time.Duration(k) * every
+				src.set(func(s *pipeline.Stats, _ *bool, now *time.Time) {
+					*now = t0.Add(at)
+					s.Found = total
+					s.Done = int64(perMin * at.Minutes())
+					s.Active = 8
+				})
+				tick()
+				got := lastRate(t, out.String())
+				t.Logf("%s at %v: %s", mode, at, got)
+				var done int64
+				src.set(func(s *pipeline.Stats, _ *bool, _ *time.Time) { done = s.Done })
+				truth := float64(done) / at.Minutes() // steady since t0
+				want := fmt.Sprintf("%s files/min | ETA %s", formatRate(truth),
+					formatETA(float64(total-done)/truth))
+				if got != want {
+					t.Errorf("%s at %v: %q, want %q", mode, at, got, want)
+				}
+			}
+			d.Stop()
+		})
+	}
+}
+
+// lastRate is the rate and ETA fields of the last stats drawn, e.g.
+// "7600 files/min | ETA 2m00s".
+func lastRate(t *testing.T, out string) string {
+	t.Helper()
+	i := strings.LastIndex(out, " files: ")
+	if i < 0 {
+		t.Fatalf("no stats drawn yet: %q", out)
+	}
+	var keep []string
+	for _, f := range strings.Split(out[i:], " | ") {
+		if strings.HasSuffix(f, " files/min") || strings.HasPrefix(f, "ETA ") {
+			keep = append(keep, f)
+		}
+	}
+	return strings.Join(keep, " | ")
 }

@@ -25,10 +25,27 @@ func TestRateWindow(t *testing.T) {
 		}},
 		{"idle time does not count", []obs{
 			{0, 0, true, 0, false},
-			{time.Minute, 6, false, 6, true},              // busy for 1m: 6/min
-			{5 * time.Hour, 6, false, 6, true},            // idle all evening: still 6/min
-			{5*time.Hour + time.Minute, 6, true, 6, true}, // new batch arrives
-			{5*time.Hour + 2*time.Minute, 12, true, 6, true},
+			{time.Minute, 6, false, 6, true},   // busy for 1m: 6/min
+			{5 * time.Hour, 6, false, 6, true}, // idle all evening: still 6/min
+			// A new batch arrives within the next minute: that minute
+			// counts as work, the evening before it does not.
+			{5*time.Hour + time.Minute, 6, true, 3, true},
+			{5*time.Hour + 2*time.Minute, 12, true, 4, true},
+		}},
+		{"work found after the first look counts from it", []obs{
+			{0, 0, false, 0, false}, // the display starts before the watcher hands anything on
+			{20 * time.Second, 2, true, 6, true},
+			{40 * time.Second, 4, true, 6, true},
+		}},
+		{"a slow first file counts from the first look", []obs{
+			{0, 0, false, 0, false},
+			{20 * time.Second, 0, true, 0, false},
+			{40 * time.Second, 4, true, 6, true},
+		}},
+		{"a batch that came and went between two idle looks", []obs{
+			{0, 0, false, 0, false},
+			{time.Minute, 3, false, 3, true},
+			{time.Hour, 3, false, 3, true},
 		}},
 		{"only the last 10 minutes of work count", []obs{
 			{0, 0, true, 0, false},
