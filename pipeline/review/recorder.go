@@ -1,0 +1,238 @@
+package review
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"hotfolder/pipeline"
+	"hotfolder/pipeline/journal"
+	"hotfolder/ratelimit"
+)
+
+// Dir is the review folder's name in the state folder.
+const Dir = "review"
+
+// nightFile keeps a run's [Night] in the review folder.
+const nightFile = "night.json"
+
+// Options configure a [Recorder].
+type Options struct {
+	State                      string // state folder; the review is STATE/review
+	In, Out, Processed, Failed string // the run's folders (absolute)
+
+	// Records reads the journal the run holds, for the live page
+	// (*pipeline.Pipeline.Records); Stats and Quota are its counters.
+	// All are called while the page is read, from any goroutine.
+	Records func(fn func(journal.Record) error) error
+	Stats   func() pipeline.Stats
+	Quota   func() ratelimit.Stats
+
+	Queue  int          // thumbnails waiting at most; default 4096 (more are made by Build)
+	Logger *slog.Logger // nil = discard
+	Now    func() time.Time
+}
+
+// Recorder is a run's side of the review: the pipeline's Observer, it
+// thumbnails inputs and outputs as they end, on a goroutine of its own,
+// counts POSTs per minute, and serves the live page ([Recorder.Handler]).
+// Create it with [NewRecorder] and [Recorder.Close] it after the run.
+type Recorder struct {
+	opt   Options
+	th    thumbs
+	queue chan journal.Record
+	done  chan struct{}
+
+	mu     sync.Mutex
+	closed bool
+	night  Night
+
+	version atomic.Int64 // changes as records end and thumbnails land
+	dropped atomic.Int64
+
+	cacheMu sync.Mutex
+	cacheV  int64
+	cache   []byte
+}
+
+// NewRecorder makes the review folder and a Recorder for one run, which
+// thumbnails what ends until ctx ends or Close.
+func NewRecorder(ctx context.Context, opt Options) (*Recorder, error) {
+	if opt.Logger == nil {
+		opt.Logger = slog.New(slog.DiscardHandler)
+	}
+	if opt.Now == nil {
+		opt.Now = time.Now
+	}
+	if opt.Queue <= 0 {
+		opt.Queue = 4096
+	}
+	dir := filepath.Join(opt.State, Dir)
+	if err := os.MkdirAll(filepath.Join(dir, "thumbs"), 0o777); err != nil {
+		return nil, fmt.Errorf("review folder: %w", err)
+	}
+	r := &Recorder{opt: opt, th: thumbs{filepath.Join(dir, "thumbs")}, queue: make(chan journal.Record, opt.Queue), done: make(chan struct{})}
+	r.night = Night{In: opt.In, Out: opt.Out, Processed: opt.Processed, Failed: opt.Failed,
+		Started: opt.Now(), Posts: map[string]map[int64]int{}}
+	if err := r.save(); err != nil {
+		return nil, err
+	}
+	go func() {
+		defer close(r.done)
+		for {
+			select {
+			case rec, ok := <-r.queue:
+				if !ok {
+					return
+				}
+				r.thumbnail(rec)
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	return r, nil
+}
+
+// Ended queues rec's thumbnails; see [pipeline.Observer]. A full queue
+// drops it (Build makes what is missing): the workers never wait here.
+func (r *Recorder) Ended(rec journal.Record) {
+	r.version.Add(1)
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	select {
+	case r.queue <- rec:
+	default:
+		r.dropped.Add(1)
+	}
+}
+
+// Granted counts a POST in its minute; see [pipeline.Observer].
+func (r *Recorder) Granted(bucket string, at time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	per := r.night.Posts[bucket]
+	if per == nil {
+		per = map[int64]int{}
+		r.night.Posts[bucket] = per
+	}
+	per[at.Unix()/60]++
+}
+
+// thumbnail makes rec's input and first output thumbnails; a failure is
+// logged, never more: the file itself is done.
+func (r *Recorder) thumbnail(rec journal.Record) {
+	if err := makeThumbs(r.th, r.snapshot(), &rec); err != nil {
+		r.opt.Logger.Debug("no review thumbnail", "file", rec.Rel, "error", err)
+	}
+	r.version.Add(1)
+}
+
+// makeThumbs makes rec's thumbnails, finding its input where the run may
+// have moved it.
+func makeThumbs(th thumbs, n Night, rec *journal.Record) error {
+	var errs []error
+	if rec.SHA256 != "" && th.find(rec.SHA256) == "" {
+		_, err := th.make(findInput(n, rec.Rel), rec.SHA256)
+		errs = append(errs, err)
+	}
+	if len(rec.OutputSHA256s) > 0 && len(rec.Outputs) > 0 && n.Out != "" && th.find(rec.OutputSHA256s[0]) == "" {
+		_, err := th.make(filepath.Join(n.Out, filepath.FromSlash(rec.Outputs[0])), rec.OutputSHA256s[0])
+		errs = append(errs, err)
+	}
+	return errors.Join(errs...)
+}
+
+// findInput is where input rel is now: in the hot folder, or moved to the
+// processed or failed folder.
+func findInput(n Night, rel string) string {
+	var first string
+	for _, dir := range []string{n.In, n.Processed, n.Failed} {
+		if dir == "" {
+			continue
+		}
+		p := filepath.Join(dir, filepath.FromSlash(rel))
+		if first == "" {
+			first = p
+		}
+		if _, err := os.Stat(p); err == nil {
+			return p
+		}
+	}
+	return first
+}
+
+func (r *Recorder) snapshot() Night {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	n := r.night
+	n.Posts = make(map[string]map[int64]int, len(r.night.Posts))
+	for b, per := range r.night.Posts {
+		n.Posts[b] = make(map[int64]int, len(per))
+		for m, k := range per {
+			n.Posts[b][m] = k
+		}
+	}
+	if r.opt.Stats != nil {
+		n.Skipped = r.opt.Stats().Skipped
+	}
+	if r.opt.Quota != nil {
+		n.Throttles = 0
+		for _, bs := range r.opt.Quota() {
+			n.Throttles += bs.Throttles
+		}
+	}
+	return n
+}
+
+// Close stops taking thumbnails, makes those queued (unless the context
+// given to NewRecorder ended), and saves the night for Build.
+func (r *Recorder) Close() error {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.queue)
+	}
+	r.mu.Unlock()
+	<-r.done
+	if n := r.dropped.Load(); n > 0 {
+		r.opt.Logger.Info("review thumbnails left for hotfolder review to make", "count", n)
+	}
+	r.mu.Lock()
+	r.night.Ended = r.opt.Now()
+	r.mu.Unlock()
+	return r.save()
+}
+
+// save writes the night to night.json, atomically.
+func (r *Recorder) save() error {
+	data, err := json.Marshal(r.snapshot())
+	if err != nil {
+		return err
+	}
+	name := filepath.Join(r.opt.State, Dir, nightFile)
+	if err := os.WriteFile(name+".tmp", data, 0o666); err != nil {
+		return fmt.Errorf("review: %w", err)
+	}
+	return os.Rename(name+".tmp", name)
+}
+
+// readNight reads the last run's night; none is the zero Night.
+func readNight(state string) Night {
+	var n Night
+	data, err := os.ReadFile(filepath.Join(state, Dir, nightFile))
+	if err == nil {
+		json.Unmarshal(data, &n) // a damaged file costs only the chart
+	}
+	return n
+}

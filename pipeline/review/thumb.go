@@ -1,0 +1,179 @@
+package review
+
+import (
+	"bufio"
+	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"image"
+	"image/gif"
+	"image/jpeg"
+	"image/png"
+	"io"
+	"os"
+	"path/filepath"
+	"regexp"
+
+	xdraw "golang.org/x/image/draw"
+	"golang.org/x/image/tiff"
+	"golang.org/x/image/webp"
+)
+
+// ThumbSize is the long edge of a thumbnail, in pixels: twice a grid
+// cell, for high-density screens.
+const ThumbSize = 256
+
+// maxPixels bounds what is decoded for a thumbnail (a 100-megapixel
+// image decodes to 400 MB).
+const maxPixels = 100 << 20
+
+// ErrNoThumb means the image is in a format the page gets a placeholder
+// for (PSD, DNG, an unknown one), or too large to decode.
+var ErrNoThumb = errors.New("no thumbnail for this format")
+
+// validThumb is a thumbnail's file name: a SHA-256 and an extension. The
+// live server serves nothing else.
+var validThumb = regexp.MustCompile(`^[0-9a-f]{64}\.(jpg|png)$`)
+
+// thumbs is the folder of thumbnails, named by content hash.
+type thumbs struct{ dir string }
+
+// find returns the name of the thumbnail of content sum, if made.
+func (t thumbs) find(sum string) string {
+	if len(sum) != 64 {
+		return ""
+	}
+	for _, ext := range [...]string{".jpg", ".png"} {
+		if _, err := os.Stat(filepath.Join(t.dir, sum+ext)); err == nil {
+			return sum + ext
+		}
+	}
+	return ""
+}
+
+// make thumbnails the image at path, whose content hash is sum ("" to
+// compute it), unless it was done before, and returns its file name.
+func (t thumbs) make(path, sum string) (string, error) {
+	if name := t.find(sum); name != "" {
+		return name, nil
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", err
+	}
+	got := sha256.Sum256(data)
+	if h := hex.EncodeToString(got[:]); sum == "" {
+		sum = h
+		if name := t.find(sum); name != "" {
+			return name, nil
+		}
+	} else if h != sum {
+		return "", fmt.Errorf("%s has changed since it was journaled", path)
+	}
+	img, err := decode(data)
+	if err != nil {
+		return "", err
+	}
+	small := scale(img, ThumbSize)
+	var buf bytes.Buffer
+	ext := ".jpg"
+	if opaque(small) {
+		err = jpeg.Encode(&buf, small, &jpeg.Options{Quality: 75})
+	} else {
+		ext = ".png"
+		err = (&png.Encoder{CompressionLevel: png.BestSpeed}).Encode(&buf, small)
+	}
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(t.dir, 0o777); err != nil {
+		return "", err
+	}
+	name := sum + ext
+	tmp, err := os.CreateTemp(t.dir, ".thumb-*")
+	if err != nil {
+		return "", err
+	}
+	_, werr := tmp.Write(buf.Bytes())
+	if cerr := tmp.Close(); werr == nil {
+		werr = cerr
+	}
+	if werr == nil {
+		werr = os.Rename(tmp.Name(), filepath.Join(t.dir, name))
+	}
+	if werr != nil {
+		os.Remove(tmp.Name())
+		return "", werr
+	}
+	return name, nil
+}
+
+// decode reads a JPEG, PNG, GIF, WebP or TIFF image, refusing the rest
+// (PSD, DNG) and images too large with ErrNoThumb.
+func decode(data []byte) (image.Image, error) {
+	var (
+		config func(io.Reader) (image.Config, error)
+		dec    func(io.Reader) (image.Image, error)
+	)
+	switch {
+	case bytes.HasPrefix(data, []byte{0xff, 0xd8, 0xff}):
+		config, dec = jpeg.DecodeConfig, jpeg.Decode
+	case bytes.HasPrefix(data, []byte("\x89PNG\r\n\x1a\n")):
+		config, dec = png.DecodeConfig, png.Decode
+	case bytes.HasPrefix(data, []byte("GIF8")):
+		config, dec = gif.DecodeConfig, gif.Decode
+	case len(data) >= 12 && bytes.Equal(data[:4], []byte("RIFF")) && bytes.Equal(data[8:12], []byte("WEBP")):
+		config, dec = webp.DecodeConfig, webp.Decode
+	case bytes.HasPrefix(data, []byte("II*\x00")), bytes.HasPrefix(data, []byte("MM\x00*")):
+		config, dec = tiff.DecodeConfig, tiff.Decode
+	default:
+		return nil, ErrNoThumb
+	}
+	c, err := config(bytes.NewReader(data))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoThumb, err) // DNG, say: a TIFF the decoder does not take
+	}
+	if c.Width <= 0 || c.Height <= 0 || int64(c.Width)*int64(c.Height) > maxPixels {
+		return nil, fmt.Errorf("%w: %d×%d pixels", ErrNoThumb, c.Width, c.Height)
+	}
+	img, err := dec(bufio.NewReader(bytes.NewReader(data)))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrNoThumb, err)
+	}
+	return img, nil
+}
+
+// scale fits img in a square of side edge, keeping its aspect ratio. A
+// large image is first halved cheaply, so that the good filter only works
+// on a few times the thumbnail's pixels.
+func scale(img image.Image, edge int) *image.NRGBA {
+	b := img.Bounds()
+	w, h := b.Dx(), b.Dy()
+	if w > edge || h > edge {
+		if w >= h {
+			w, h = edge, max(1, h*edge/w)
+		} else {
+			w, h = max(1, w*edge/h), edge
+		}
+	}
+	if b.Dx() > 4*w && b.Dy() > 4*h {
+		mid := image.NewNRGBA(image.Rect(0, 0, 2*w, 2*h))
+		xdraw.ApproxBiLinear.Scale(mid, mid.Bounds(), img, b, xdraw.Src, nil)
+		img, b = mid, mid.Bounds()
+	}
+	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
+	xdraw.CatmullRom.Scale(dst, dst.Bounds(), img, b, xdraw.Src, nil)
+	return dst
+}
+
+// opaque reports whether every pixel of m is opaque.
+func opaque(m *image.NRGBA) bool {
+	for i := 3; i < len(m.Pix); i += 4 {
+		if m.Pix[i] != 0xff {
+			return false
+		}
+	}
+	return true
+}
