@@ -111,14 +111,11 @@ func makeMissing(ctx context.Context, th thumbs, n Night, items []Item, todo []i
 	for range opt.Workers {
 		wg.Go(func() {
 			for k := range next {
-				if err := makeThumbs(th, n, &recs[k]); err != nil {
+				before, after, err := makeThumbs(th, n, &recs[k])
+				if err != nil {
 					opt.Logger.Debug("no review thumbnail", "file", recs[k].Rel, "error", err)
 				}
-				it := &items[todo[k]]
-				it.Before = th.find(recs[k].SHA256)
-				if len(recs[k].OutputSHA256s) > 0 {
-					it.After = th.find(recs[k].OutputSHA256s[0])
-				}
+				items[todo[k]].Before, items[todo[k]].After = before, after
 			}
 		})
 	}

@@ -53,6 +53,9 @@ func TestBuild(t *testing.T) {
 		if it.Status == "done" && it.Name != "layers.jpg" && (it.Before == "" || it.After == "") {
 			t.Errorf("%s: thumbnails %q, %q", it.Name, it.Before, it.After)
 		}
+		if it.Status == "failed" && it.Before == "" {
+			t.Errorf("failed input %s has no thumbnail", it.Name)
+		}
 		if it.Name == "layers.jpg" && (it.Before == "" || it.After != "") {
 			t.Errorf("a PSD output got a thumbnail (%q), or its input none (%q)", it.After, it.Before)
 		}

@@ -94,6 +94,9 @@ type collector struct {
 	groups map[string]int
 	ended  []time.Time
 	make   func(r *journal.Record, it *Item) // fills in missing thumbnails, if set
+	// unhashed are the thumbnails of inputs the journal has no hash of
+	// (they failed before their upload), by Rel.
+	unhashed map[string]string
 }
 
 func newCollector(th thumbs) *collector {
@@ -107,6 +110,9 @@ func (c *collector) add(r journal.Record) error {
 		it.Output, it.More = r.Outputs[0], len(r.Outputs)-1
 	}
 	it.Before = c.th.find(r.SHA256)
+	if r.SHA256 == "" {
+		it.Before = c.unhashed[r.Rel]
+	}
 	if len(r.OutputSHA256s) > 0 {
 		it.After = c.th.find(r.OutputSHA256s[0])
 	}

@@ -3,6 +3,7 @@ package review
 import (
 	"bytes"
 	"encoding/json"
+	"maps"
 	"net/http"
 	"path/filepath"
 	"strconv"
@@ -80,6 +81,9 @@ func (r *Recorder) data(v int64) ([]byte, error) {
 		return r.cache, nil
 	}
 	c := newCollector(r.th)
+	r.mu.Lock()
+	c.unhashed = maps.Clone(r.unhashed)
+	r.mu.Unlock()
 	if r.opt.Records != nil {
 		if err := r.opt.Records(c.add); err != nil {
 			return nil, err

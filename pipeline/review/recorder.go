@@ -50,9 +50,10 @@ type Recorder struct {
 	queue chan journal.Record
 	done  chan struct{}
 
-	mu     sync.Mutex
-	closed bool
-	night  Night
+	mu       sync.Mutex
+	closed   bool
+	night    Night
+	unhashed map[string]string // Rel → input thumbnail, for inputs without a hash in the journal
 
 	version atomic.Int64 // changes as records end and thumbnails land
 	dropped atomic.Int64
@@ -78,10 +79,11 @@ func NewRecorder(ctx context.Context, opt Options) (*Recorder, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "thumbs"), 0o777); err != nil {
 		return nil, fmt.Errorf("review folder: %w", err)
 	}
-	r := &Recorder{opt: opt, th: thumbs{filepath.Join(dir, "thumbs")}, queue: make(chan journal.Record, opt.Queue), done: make(chan struct{})}
+	r := &Recorder{opt: opt, th: thumbs{filepath.Join(dir, "thumbs")}, queue: make(chan journal.Record, opt.Queue), done: make(chan struct{}),
+		unhashed: map[string]string{}}
 	r.night = Night{In: opt.In, Out: opt.Out, Processed: opt.Processed, Failed: opt.Failed,
 		Started: opt.Now(), Posts: map[string]map[int64]int{}}
-	if err := r.save(); err != nil {
+	if err := r.save(r.night); err != nil { // the folders, for Build, even if the run dies
 		return nil, err
 	}
 	go func() {
@@ -132,25 +134,34 @@ func (r *Recorder) Granted(bucket string, at time.Time) {
 // thumbnail makes rec's input and first output thumbnails; a failure is
 // logged, never more: the file itself is done.
 func (r *Recorder) thumbnail(rec journal.Record) {
-	if err := makeThumbs(r.th, r.snapshot(), &rec); err != nil {
+	before, _, err := makeThumbs(r.th, r.snapshot(), &rec)
+	if err != nil {
 		r.opt.Logger.Debug("no review thumbnail", "file", rec.Rel, "error", err)
+	}
+	if rec.SHA256 == "" && before != "" {
+		r.mu.Lock()
+		r.unhashed[rec.Rel] = before
+		r.mu.Unlock()
 	}
 	r.version.Add(1)
 }
 
 // makeThumbs makes rec's thumbnails, finding its input where the run may
-// have moved it.
-func makeThumbs(th thumbs, n Night, rec *journal.Record) error {
+// have moved it, and returns their names ("" for none). An input that
+// failed before its upload has no hash in the journal: it is hashed here.
+func makeThumbs(th thumbs, n Night, rec *journal.Record) (before, after string, err error) {
 	var errs []error
-	if rec.SHA256 != "" && th.find(rec.SHA256) == "" {
-		_, err := th.make(findInput(n, rec.Rel), rec.SHA256)
+	if before = th.find(rec.SHA256); before == "" && (rec.SHA256 != "" || rec.State == journal.Failed) {
+		before, err = th.make(findInput(n, rec.Rel), rec.SHA256)
 		errs = append(errs, err)
 	}
-	if len(rec.OutputSHA256s) > 0 && len(rec.Outputs) > 0 && n.Out != "" && th.find(rec.OutputSHA256s[0]) == "" {
-		_, err := th.make(filepath.Join(n.Out, filepath.FromSlash(rec.Outputs[0])), rec.OutputSHA256s[0])
-		errs = append(errs, err)
+	if len(rec.OutputSHA256s) > 0 && len(rec.Outputs) > 0 && n.Out != "" {
+		if after = th.find(rec.OutputSHA256s[0]); after == "" {
+			after, err = th.make(filepath.Join(n.Out, filepath.FromSlash(rec.Outputs[0])), rec.OutputSHA256s[0])
+			errs = append(errs, err)
+		}
 	}
-	return errors.Join(errs...)
+	return before, after, errors.Join(errs...)
 }
 
 // findInput is where input rel is now: in the hot folder, or moved to the
@@ -211,12 +222,12 @@ func (r *Recorder) Close() error {
 	r.mu.Lock()
 	r.night.Ended = r.opt.Now()
 	r.mu.Unlock()
-	return r.save()
+	return r.save(r.snapshot())
 }
 
-// save writes the night to night.json, atomically.
-func (r *Recorder) save() error {
-	data, err := json.Marshal(r.snapshot())
+// save writes n to night.json, atomically.
+func (r *Recorder) save(n Night) error {
+	data, err := json.Marshal(n)
 	if err != nil {
 		return err
 	}

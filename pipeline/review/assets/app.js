@@ -272,7 +272,7 @@
       fetch("data.json?v=" + D.v, { cache: "no-store" }).then(function (r) { return r.json(); }).then(function (d) {
         if (d.items) window.hfLoad(d);
       }).catch(function () { $("updated").textContent = "live: the run has ended or cannot be reached"; });
-    }, 2000);
+    }, 1000);
   }
 
   function wire() {
