@@ -54,7 +54,8 @@ func TestReviewCommand(t *testing.T) {
 	if r.code != exitOK || index != filepath.Join(out, ".hotfolder", "review", "index.html") {
 		t.Fatalf("hotfolder review → %d, %q", r.code, r.stdout)
 	}
-	b.Do(chromedp.Navigate((&url.URL{Scheme: "file", Path: index}).String()), reviewtest.Ready(1),
+	b.Do(chromedp.EmulateViewport(1280, 1120), // the whole page of ten results, for the README
+		chromedp.Navigate((&url.URL{Scheme: "file", Path: index}).String()), reviewtest.Ready(1),
 		reviewtest.Until(`[...document.querySelectorAll(".card:not([hidden]) img")].every(i => i.complete)`))
 	checkCounts(t, b, out)
 	if s := reviewtest.Eval[string](b, `document.querySelector(".card").dataset.status`); s != "failed" {

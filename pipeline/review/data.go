@@ -73,7 +73,7 @@ type Item struct {
 }
 
 // Night is what a run tells the page that the journal does not keep:
-// POSTs per bucket and minute, 429s, what it skipped, when it ran. A
+// POSTs per bucket over time, 429s, what it skipped, when it ran. A
 // [Recorder] keeps it in STATE/review/night.json.
 type Night struct {
 	// The run's folders, to find its files again for thumbnails and
@@ -84,7 +84,7 @@ type Night struct {
 	Ended     time.Time                `json:"ended,omitzero"`
 	Skipped   int64                    `json:"skipped"`
 	Throttles int64                    `json:"throttles"`
-	Posts     map[string]map[int64]int `json:"posts"` // bucket → Unix minute → POSTs
+	Posts     map[string]map[int64]int `json:"posts"` // bucket → start of its 10 s slot (Unix seconds) → POSTs
 }
 
 // collector turns journal records into Data.
@@ -204,14 +204,14 @@ func (c *collector) night(n Night, stats *pipeline.Stats, now time.Time) {
 	} else if !n.Started.IsZero() {
 		d.Counts.Skipped = n.Skipped
 	}
-	var minutes []int64
+	var slots []int64
 	for b, per := range n.Posts {
-		for m, k := range per {
+		for at, k := range per {
 			d.Posts[b] += k
-			minutes = append(minutes, m)
+			slots = append(slots, at)
 		}
 	}
-	first, last := spanOf(c.ended, minutes)
+	first, last := spanOf(c.ended, slots)
 	if d.Started.IsZero() {
 		d.Started = first
 	}
@@ -225,17 +225,20 @@ func (c *collector) night(n Night, stats *pipeline.Stats, now time.Time) {
 	d.Series = series(d.Started, end, c.ended, n.Posts)
 }
 
-// spanOf is the earliest and latest of the end times and POST minutes.
-func spanOf(ended []time.Time, minutes []int64) (first, last time.Time) {
+// spanOf is the earliest and latest of the end times and POST slots.
+func spanOf(ended []time.Time, slots []int64) (first, last time.Time) {
 	ts := slices.Clone(ended)
-	for _, m := range minutes {
-		ts = append(ts, time.Unix(m*60, 0))
+	for _, at := range slots {
+		ts = append(ts, time.Unix(at, 0))
 	}
 	if len(ts) == 0 {
 		return
 	}
 	return slices.MinFunc(ts, time.Time.Compare), slices.MaxFunc(ts, time.Time.Compare)
 }
+
+// postSlot is how finely a Recorder counts POSTs over time.
+const postSlot = 10 * time.Second
 
 // maxBuckets bounds the chart's bars; a longer night gets wider buckets.
 const maxBuckets = 120
@@ -245,9 +248,9 @@ func series(start, end time.Time, ended []time.Time, posts map[string]map[int64]
 	if start.IsZero() || !end.After(start) {
 		return Series{Step: 60, Finished: []int{}, Posts: []int{}}
 	}
-	start = start.Truncate(time.Minute)
-	step := 60
-	for _, s := range []int{60, 300, 600, 900, 1800, 3600, 7200} {
+	start = start.Truncate(postSlot)
+	step := 10
+	for _, s := range []int{10, 30, 60, 300, 600, 900, 1800, 3600, 7200} {
 		step = s
 		if end.Sub(start) < time.Duration(maxBuckets*s)*time.Second {
 			break
@@ -262,8 +265,8 @@ func series(start, end time.Time, ended []time.Time, posts map[string]map[int64]
 		s.Finished[at(t)]++
 	}
 	for _, per := range posts {
-		for m, k := range per {
-			s.Posts[at(time.Unix(m*60, 0))] += k
+		for t, k := range per {
+			s.Posts[at(time.Unix(t, 0))] += k
 		}
 	}
 	return s

@@ -42,7 +42,7 @@ type Options struct {
 
 // Recorder is a run's side of the review: the pipeline's Observer, it
 // thumbnails inputs and outputs as they end, on a goroutine of its own,
-// counts POSTs per minute, and serves the live page ([Recorder.Handler]).
+// counts POSTs over time, and serves the live page ([Recorder.Handler]).
 // Create it with [NewRecorder] and [Recorder.Close] it after the run.
 type Recorder struct {
 	opt   Options
@@ -119,7 +119,7 @@ func (r *Recorder) Ended(rec journal.Record) {
 	}
 }
 
-// Granted counts a POST in its minute; see [pipeline.Observer].
+// Granted counts a POST in its 10 s slot; see [pipeline.Observer].
 func (r *Recorder) Granted(bucket string, at time.Time) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
@@ -128,7 +128,7 @@ func (r *Recorder) Granted(bucket string, at time.Time) {
 		per = map[int64]int{}
 		r.night.Posts[bucket] = per
 	}
-	per[at.Unix()/60]++
+	per[at.Truncate(postSlot).Unix()]++
 }
 
 // thumbnail makes rec's input and first output thumbnails; a failure is

@@ -64,7 +64,7 @@
     var W = 600, H = 110, bw = W / n;
     var maxF = Math.max.apply(null, fin.concat([1])), maxP = Math.max.apply(null, posts.concat([1]));
     var t = document.createElementNS(ns, "title");
-    t.textContent = "per " + (s.step / 60) + " min from " + new Date(s.start).toLocaleTimeString() + ": up to " + maxF + " inputs finished and " + maxP + " POSTs";
+    t.textContent = "per " + (s.step < 60 ? s.step + " s" : s.step / 60 + " min") + " from " + new Date(s.start).toLocaleTimeString() + ": up to " + maxF + " inputs finished and " + maxP + " POSTs";
     svg.appendChild(t);
     fin.forEach(function (v, i) {
       if (!v) return;
@@ -75,6 +75,18 @@
       r.setAttribute("y", 115 - h); r.setAttribute("height", h);
       svg.appendChild(r);
     });
+    var label = function (x, anchor, text) {
+      var e = document.createElementNS(ns, "text");
+      e.setAttribute("x", x); e.setAttribute("y", 11); e.setAttribute("text-anchor", anchor);
+      e.setAttribute("class", "lbl");
+      e.textContent = text;
+      svg.appendChild(e);
+    };
+    var hm = function (t) { return new Date(t).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" }); };
+    var t0 = new Date(s.start).getTime();
+    label(3, "start", hm(t0));
+    label(300, "middle", "peak " + maxF + " inputs, " + maxP + " POSTs per " + (s.step < 60 ? s.step + " s" : s.step / 60 + " min"));
+    label(597, "end", hm(t0 + n * s.step * 1000));
     var pts = posts.map(function (v, i) { return (i * bw + bw / 2).toFixed(1) + "," + (115 - v / maxP * H).toFixed(1); });
     var pl = document.createElementNS(ns, "polyline");
     pl.setAttribute("class", "post");
@@ -187,7 +199,6 @@
     box.replaceChildren();
     if (!name) { box.appendChild(el("div", "ph", what)); return; }
     var img = el("img");
-    img.decoding = "async";
     img.alt = what;
     img.src = thumbURL(name);
     box.appendChild(img);
@@ -198,7 +209,7 @@
     c.dataset.v = i; c.dataset.ver = D.v;
     c.dataset.status = it.s;
     var pair = c.firstChild;
-    thumb(pair.children[0], it.b, it.s === "pending" ? "not yet uploaded" : "no preview of this format");
+    thumb(pair.children[0], it.b, it.s === "pending" ? "not yet uploaded" : "no preview (format, or unreadable)");
     thumb(pair.children[1], it.a, it.s === "failed" ? "no output" : it.s === "pending" ? "not done yet" : "no preview of this format");
     var name = c.children[1], meta = c.children[2], err = c.children[3];
     name.textContent = it.n;
@@ -261,6 +272,7 @@
     D.failures = D.failures || [];
     glance(); groups(); filters(); apply();
     list.scrollTop = scroll;
+    window.hfReadyAt = window.hfReadyAt || performance.now();
     document.body.dataset.ready = String(D.v);
   };
 
@@ -304,6 +316,10 @@
     });
   }
 
+  // A blocked resource is a bug of the page: say so where tests look.
+  document.addEventListener("securitypolicyviolation", function (e) {
+    console.error("CSP violation: " + e.violatedDirective + " " + e.blockedURI);
+  });
   wire();
   poll();
 })();

@@ -141,7 +141,7 @@ func (b *Browser) Screenshot(name string) string {
 		b.t.Error(err)
 		return ""
 	}
-	png, err := chromedp.Run(b.Ctx, chromedp.FullScreenshot(100))
+	png, err := chromedp.Run(b.Ctx, chromedp.CaptureScreenshot())
 	if err != nil {
 		b.t.Logf("screenshot %s: %v", name, err)
 		return ""
