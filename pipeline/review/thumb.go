@@ -146,9 +146,12 @@ func decode(data []byte) (image.Image, error) {
 }
 
 // scale fits img in a square of side edge, keeping its aspect ratio. A
-// large image is first halved cheaply, so that the good filter only works
-// on a few times the thumbnail's pixels.
-func scale(img image.Image, edge int) *image.NRGBA {
+// large image is first shrunk cheaply (point-sampled bilinear) to twice
+// the size, then filtered down (bilinear over the pixels each covers), so
+// the filter only reads four times the thumbnail's pixels. The result is
+// an *image.RGBA: x/image/draw has fast paths to it from what the decoders
+// give (YCbCr, NRGBA, RGBA, Gray), not to NRGBA.
+func scale(img image.Image, edge int) *image.RGBA {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
 	if w > edge || h > edge {
@@ -158,18 +161,18 @@ func scale(img image.Image, edge int) *image.NRGBA {
 			w, h = max(1, w*edge/h), edge
 		}
 	}
-	if b.Dx() > 4*w && b.Dy() > 4*h {
-		mid := image.NewNRGBA(image.Rect(0, 0, 2*w, 2*h))
+	if b.Dx() > 2*w && b.Dy() > 2*h {
+		mid := image.NewRGBA(image.Rect(0, 0, 2*w, 2*h))
 		xdraw.ApproxBiLinear.Scale(mid, mid.Bounds(), img, b, xdraw.Src, nil)
 		img, b = mid, mid.Bounds()
 	}
-	dst := image.NewNRGBA(image.Rect(0, 0, w, h))
-	xdraw.CatmullRom.Scale(dst, dst.Bounds(), img, b, xdraw.Src, nil)
+	dst := image.NewRGBA(image.Rect(0, 0, w, h))
+	xdraw.BiLinear.Scale(dst, dst.Bounds(), img, b, xdraw.Src, nil)
 	return dst
 }
 
 // opaque reports whether every pixel of m is opaque.
-func opaque(m *image.NRGBA) bool {
+func opaque(m *image.RGBA) bool {
 	for i := 3; i < len(m.Pix); i += 4 {
 		if m.Pix[i] != 0xff {
 			return false

@@ -23,6 +23,10 @@ import (
 // in; without it, they go to the test's temporary folder.
 const ScreenshotsEnv = "HOTFOLDER_SCREENSHOTS"
 
+// RequireEnv, when set (.ci/run sets it), makes a missing Chromium fail
+// the browser tests instead of skipping them.
+const RequireEnv = "HOTFOLDER_REQUIRE_BROWSER"
+
 // chromium finds the browser, or "".
 func chromium() string {
 	for _, name := range []string{"/usr/bin/chromium", "chromium", "chromium-browser", "google-chrome"} {
@@ -49,7 +53,11 @@ func New(t testing.TB) *Browser {
 	t.Helper()
 	path := chromium()
 	if path == "" {
-		t.Skip("SKIPPED: browser test needs Chromium: apt-get install chromium (.ci/run installs it)")
+		const msg = "browser test needs Chromium: apt-get install chromium (.ci/run installs it)"
+		if os.Getenv(RequireEnv) != "" {
+			t.Fatal(msg + "; " + RequireEnv + " is set")
+		}
+		t.Skip("SKIPPED: " + msg)
 	}
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(path),
