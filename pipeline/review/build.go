@@ -81,7 +81,7 @@ func Build(ctx context.Context, opt BuildOptions) (string, error) {
 	if opt.Out != "" {
 		n.Out = opt.Out
 	}
-	th := thumbs{filepath.Join(dir, "thumbs")}
+	th := newThumbs(filepath.Join(dir, "thumbs"))
 	c := newCollector(th)
 	var todo []int // items missing a thumbnail
 	var recs []journal.Record

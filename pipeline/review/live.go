@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"hotfolder/pipeline"
 )
@@ -51,16 +52,25 @@ func (r *Recorder) Handler() http.Handler {
 // data.json?v=N (its polling): only {"v":N} while nothing changed.
 func (r *Recorder) serveData(w http.ResponseWriter, req *http.Request, script bool) {
 	w.Header().Set("Cache-Control", "no-store")
-	v := r.version.Load()
-	if !script && req.URL.Query().Get("v") == strconv.FormatInt(v, 10) {
+	have := req.URL.Query().Get("v")
+	unchanged := func(v int64) bool {
+		if script || have != strconv.FormatInt(v, 10) {
+			return false
+		}
 		w.Header().Set("Content-Type", "application/json")
-		w.Write([]byte(`{"v":` + strconv.FormatInt(v, 10) + `}`))
+		w.Write([]byte(`{"v":` + have + `}`))
+		return true
+	}
+	if unchanged(r.version.Load()) {
 		return
 	}
-	data, err := r.data(v)
+	data, v, err := r.data(r.version.Load())
 	if err != nil {
 		r.opt.Logger.Warn("review page: could not read the journal", "error", err)
 		http.Error(w, "could not read the journal", http.StatusInternalServerError)
+		return
+	}
+	if unchanged(v) { // the data is rebuilt at most every rebuildEvery
 		return
 	}
 	if script {
@@ -72,13 +82,18 @@ func (r *Recorder) serveData(w http.ResponseWriter, req *http.Request, script bo
 	w.Write(data)
 }
 
+// rebuildEvery bounds how often the live data is rebuilt from the
+// journal: a night of 50,000 records takes a good part of a second.
+const rebuildEvery = 2 * time.Second
+
 // data is the page's data at version v as JSON, rebuilt from the journal
-// only when v changed.
-func (r *Recorder) data(v int64) ([]byte, error) {
+// only when v changed, and not more often than rebuildEvery (the page then
+// gets the last, older version, and asks again).
+func (r *Recorder) data(v int64) ([]byte, int64, error) {
 	r.cacheMu.Lock()
 	defer r.cacheMu.Unlock()
-	if r.cache != nil && r.cacheV == v {
-		return r.cache, nil
+	if r.cache != nil && (r.cacheV == v || r.opt.Now().Sub(r.cacheAt) < rebuildEvery) {
+		return r.cache, r.cacheV, nil
 	}
 	c := newCollector(r.th)
 	r.mu.Lock()
@@ -86,7 +101,7 @@ func (r *Recorder) data(v int64) ([]byte, error) {
 	r.mu.Unlock()
 	if r.opt.Records != nil {
 		if err := r.opt.Records(c.add); err != nil {
-			return nil, err
+			return nil, 0, err
 		}
 	}
 	n := r.snapshot()
@@ -100,10 +115,10 @@ func (r *Recorder) data(v int64) ([]byte, error) {
 	d.In, d.Out, d.Retry = n.In, n.Out, retryCommand(n)
 	out, err := json.Marshal(d)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	r.cache, r.cacheV = out, v
-	return out, nil
+	r.cache, r.cacheV, r.cacheAt = out, v, r.opt.Now()
+	return out, v, nil
 }
 
 // wrapScript makes data.js of the data: a classic script calling the

@@ -60,6 +60,7 @@ type Recorder struct {
 
 	cacheMu sync.Mutex
 	cacheV  int64
+	cacheAt time.Time
 	cache   []byte
 }
 
@@ -79,7 +80,7 @@ func NewRecorder(ctx context.Context, opt Options) (*Recorder, error) {
 	if err := os.MkdirAll(filepath.Join(dir, "thumbs"), 0o777); err != nil {
 		return nil, fmt.Errorf("review folder: %w", err)
 	}
-	r := &Recorder{opt: opt, th: thumbs{filepath.Join(dir, "thumbs")}, queue: make(chan journal.Record, opt.Queue), done: make(chan struct{}),
+	r := &Recorder{opt: opt, th: newThumbs(filepath.Join(dir, "thumbs")), queue: make(chan journal.Record, opt.Queue), done: make(chan struct{}),
 		unhashed: map[string]string{}}
 	r.night = Night{In: opt.In, Out: opt.Out, Processed: opt.Processed, Failed: opt.Failed,
 		Started: opt.Now(), Posts: map[string]map[int64]int{}}

@@ -15,6 +15,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"sync"
 
 	xdraw "golang.org/x/image/draw"
 	"golang.org/x/image/tiff"
@@ -37,16 +38,27 @@ var ErrNoThumb = errors.New("no thumbnail for this format")
 // live server serves nothing else.
 var validThumb = regexp.MustCompile(`^[0-9a-f]{64}\.(jpg|png)$`)
 
-// thumbs is the folder of thumbnails, named by content hash.
-type thumbs struct{ dir string }
+// thumbs is the folder of thumbnails, named by content hash. It
+// remembers those it found: the live page looks every result up at each
+// change.
+type thumbs struct {
+	dir   string
+	known *sync.Map // sum → file name
+}
+
+func newThumbs(dir string) thumbs { return thumbs{dir: dir, known: new(sync.Map)} }
 
 // find returns the name of the thumbnail of content sum, if made.
 func (t thumbs) find(sum string) string {
 	if len(sum) != 64 {
 		return ""
 	}
+	if name, ok := t.known.Load(sum); ok {
+		return name.(string)
+	}
 	for _, ext := range [...]string{".jpg", ".png"} {
 		if _, err := os.Stat(filepath.Join(t.dir, sum+ext)); err == nil {
+			t.known.Store(sum, sum+ext)
 			return sum + ext
 		}
 	}
@@ -107,6 +119,7 @@ func (t thumbs) make(path, sum string) (string, error) {
 		os.Remove(tmp.Name())
 		return "", werr
 	}
+	t.known.Store(sum, name)
 	return name, nil
 }
 

@@ -13,10 +13,10 @@ func BenchmarkThumbnail(b *testing.B) {
 	in, out := filepath.Join(dir, "in.jpg"), filepath.Join(dir, "out.png")
 	writeFile(b, in, photo(b, 640, 480, 30, false))
 	writeFile(b, out, photo(b, 640, 480, 30, true))
-	th := thumbs{filepath.Join(dir, "thumbs")}
 	for _, p := range []string{in, out} {
 		b.Run(filepath.Ext(p)[1:], func(b *testing.B) {
 			for b.Loop() {
+				th := newThumbs(filepath.Join(dir, "thumbs")) // none made yet
 				if _, err := th.make(p, ""); err != nil {
 					b.Fatal(err)
 				}
