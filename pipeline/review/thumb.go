@@ -20,6 +20,8 @@ import (
 	xdraw "golang.org/x/image/draw"
 	"golang.org/x/image/tiff"
 	"golang.org/x/image/webp"
+
+	"hotfolder/uploader/emulator"
 )
 
 // ThumbSize is the long edge of a thumbnail, in pixels: twice a grid
@@ -27,8 +29,11 @@ import (
 const ThumbSize = 256
 
 // maxPixels bounds what is decoded for a thumbnail (a 100-megapixel
-// image decodes to 400 MB).
-const maxPixels = 100 << 20
+// image decodes to 400 MB); maxSide bounds a PSD's sides likewise.
+const (
+	maxPixels = 100 << 20
+	maxSide   = 12000
+)
 
 // ErrNoThumb means the image is in a format the page gets a placeholder
 // for (PSD, DNG, an unknown one), or too large to decode.
@@ -123,8 +128,9 @@ func (t thumbs) make(path, sum string) (string, error) {
 	return name, nil
 }
 
-// decode reads a JPEG, PNG, GIF, WebP or TIFF image, refusing the rest
-// (PSD, DNG) and images too large with ErrNoThumb.
+// decode reads a JPEG, PNG, GIF, WebP, TIFF or PSD image (its merged
+// image, with the emulator's decoder), refusing the rest (DNG, say) and
+// images too large with ErrNoThumb.
 func decode(data []byte) (image.Image, error) {
 	var (
 		config func(io.Reader) (image.Config, error)
@@ -141,6 +147,12 @@ func decode(data []byte) (image.Image, error) {
 		config, dec = webp.DecodeConfig, webp.Decode
 	case bytes.HasPrefix(data, []byte("II*\x00")), bytes.HasPrefix(data, []byte("MM\x00*")):
 		config, dec = tiff.DecodeConfig, tiff.Decode
+	case bytes.HasPrefix(data, []byte("8BPS")):
+		img, err := emulator.DecodePSD(bytes.NewReader(data), maxSide)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrNoThumb, err)
+		}
+		return img, nil
 	default:
 		return nil, ErrNoThumb
 	}
