@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"image"
+	"image/draw"
 	"image/gif"
 	"image/jpeg"
 	"image/png"
@@ -170,12 +171,11 @@ func decode(data []byte) (image.Image, error) {
 	return img, nil
 }
 
-// scale fits img in a square of side edge, keeping its aspect ratio. A
-// large image is first shrunk cheaply (point-sampled bilinear) to twice
-// the size, then filtered down (bilinear over the pixels each covers), so
-// the filter only reads four times the thumbnail's pixels. The result is
-// an *image.RGBA: x/image/draw has fast paths to it from what the decoders
-// give (YCbCr, NRGBA, RGBA, Gray), not to NRGBA.
+// scale fits img in a square of side edge, keeping its aspect ratio:
+// averaged over k×k boxes first (k the whole part of the ratio: what
+// keeps the small picture from aliasing), then bilinear for the rest
+// (less than 2×). Both are linear in the source's pixels, a few times
+// faster than x/image/draw's kernels, which mattered for 20,000 images.
 func scale(img image.Image, edge int) *image.RGBA {
 	b := img.Bounds()
 	w, h := b.Dx(), b.Dy()
@@ -186,14 +186,46 @@ func scale(img image.Image, edge int) *image.RGBA {
 			w, h = max(1, w*edge/h), edge
 		}
 	}
-	if b.Dx() > 2*w && b.Dy() > 2*h {
-		mid := image.NewRGBA(image.Rect(0, 0, 2*w, 2*h))
-		xdraw.ApproxBiLinear.Scale(mid, mid.Bounds(), img, b, xdraw.Src, nil)
-		img, b = mid, mid.Bounds()
+	src, ok := img.(*image.RGBA)
+	if !ok || b.Min != (image.Point{}) {
+		src = image.NewRGBA(image.Rect(0, 0, b.Dx(), b.Dy()))
+		draw.Draw(src, src.Rect, img, b.Min, draw.Src) // fast paths from YCbCr, NRGBA, Gray
+	}
+	if k := min(b.Dx()/w, b.Dy()/h); k >= 2 {
+		src = shrink(src, k)
 	}
 	dst := image.NewRGBA(image.Rect(0, 0, w, h))
-	xdraw.BiLinear.Scale(dst, dst.Bounds(), img, b, xdraw.Src, nil)
+	xdraw.ApproxBiLinear.Scale(dst, dst.Rect, src, src.Rect, xdraw.Src, nil)
 	return dst
+}
+
+// shrink averages m over k×k boxes (premultiplied, so transparent pixels
+// do not darken the edges), dropping the last partial box of each side.
+func shrink(m *image.RGBA, k int) *image.RGBA {
+	w, h := m.Rect.Dx()/k, m.Rect.Dy()/k
+	out := image.NewRGBA(image.Rect(0, 0, w, h))
+	sums := make([]uint32, w*4)
+	n := uint32(k * k)
+	for y := range h {
+		clear(sums)
+		for yy := y * k; yy < y*k+k; yy++ {
+			row := m.Pix[yy*m.Stride : yy*m.Stride+w*k*4]
+			for x := range w {
+				s, p := sums[x*4:x*4+4:x*4+4], row[x*k*4:(x+1)*k*4]
+				for i := 0; i < len(p); i += 4 {
+					s[0] += uint32(p[i])
+					s[1] += uint32(p[i+1])
+					s[2] += uint32(p[i+2])
+					s[3] += uint32(p[i+3])
+				}
+			}
+		}
+		o := out.Pix[y*out.Stride : y*out.Stride+w*4]
+		for i, v := range sums {
+			o[i] = uint8((v + n/2) / n)
+		}
+	}
+	return out
 }
 
 // opaque reports whether every pixel of m is opaque.
