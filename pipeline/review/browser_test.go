@@ -143,3 +143,35 @@ func TestBrowserLivePage(t *testing.T) {
 	}
 	b.Screenshot("live")
 }
+
+// 50,000 results: only the cards in sight are in the DOM, scrolling to
+// the end shows the last result, and a search narrows them at once.
+func TestBrowserManyResults(t *testing.T) {
+	b := reviewtest.New(t)
+	const n = 50000
+	d := Data{Version: 1, Posts: map[string]int{}, Counts: Counts{Done: n, Skipped: -1}}
+	for i := range n {
+		d.Items = append(d.Items, Item{Name: fmt.Sprintf("batch%02d/p%05d.jpg", i%20, i), Status: "done", Op: "remove-background", Group: -1})
+	}
+	index, err := write(t.TempDir(), d)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b.Do(chromedp.Navigate(fileURL(index)), reviewtest.Ready(1))
+	cards := func() int { return reviewtest.Eval[int](b, `document.querySelectorAll(".card").length`) }
+	if c := cards(); c == 0 || c > 200 {
+		t.Errorf("%d cards in the DOM for %d results", c, n)
+	}
+	b.Do(chromedp.Evaluate[chromedp.Void](`(l => l.scrollTop = l.scrollHeight)(document.getElementById("list"))`),
+		reviewtest.Until(fmt.Sprintf(`[...document.querySelectorAll(".card:not([hidden]) .name")].some(e => e.textContent === "batch%02d/p%05d.jpg")`, (n-1)%20, n-1)))
+	if c := cards(); c > 200 {
+		t.Errorf("%d cards in the DOM after scrolling to the end", c)
+	}
+	set(b, "q", "p0424", "input")
+	if s := reviewtest.Eval[string](b, `document.getElementById("shown").textContent`); s != "10 of 50,000 results" {
+		t.Errorf("search p0424: %q", s)
+	}
+	if errs := b.Errors(); len(errs) > 0 {
+		t.Errorf("page errors: %q", errs)
+	}
+}
