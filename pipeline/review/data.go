@@ -74,14 +74,16 @@ type Item struct {
 
 // Night is what a run tells the page that the journal does not keep:
 // POSTs per bucket over time, 429s, what it skipped, when it ran. A
-// [Recorder] keeps it in STATE/review/night.json.
+// [Recorder] keeps it in STATE/review/night.json; a run started within
+// 12 hours of the last one goes on with its night.
 type Night struct {
 	// The run's folders, to find its files again for thumbnails and
 	// full-size views.
 	In, Out, Processed, Failed string
 
-	Started   time.Time                `json:"started,omitzero"`
-	Ended     time.Time                `json:"ended,omitzero"`
+	Started   time.Time                `json:"started,omitzero"` // the night's first run's start
+	Ended     time.Time                `json:"ended,omitzero"`   // the last run's end
+	Updated   time.Time                `json:"updated,omitzero"` // when this was saved
 	Skipped   int64                    `json:"skipped"`
 	Throttles int64                    `json:"throttles"`
 	Posts     map[string]map[int64]int `json:"posts"` // bucket → start of its 10 s slot (Unix seconds) → POSTs

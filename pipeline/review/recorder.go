@@ -54,6 +54,8 @@ type Recorder struct {
 	closed   bool
 	night    Night
 	unhashed map[string]string // Rel → input thumbnail, for inputs without a hash in the journal
+	// throttlesBefore are the 429s of the night's earlier runs.
+	throttlesBefore int64
 
 	version atomic.Int64 // changes as records end and thumbnails land
 	dropped atomic.Int64
@@ -84,24 +86,50 @@ func NewRecorder(ctx context.Context, opt Options) (*Recorder, error) {
 		unhashed: map[string]string{}}
 	r.night = Night{In: opt.In, Out: opt.Out, Processed: opt.Processed, Failed: opt.Failed,
 		Started: opt.Now(), Posts: map[string]map[int64]int{}}
-	if err := r.save(r.night); err != nil { // the folders, for Build, even if the run dies
+	// A run restarted (after a crash, say) goes on with the same night.
+	if last := readNight(opt.State); !last.Started.IsZero() && r.night.Started.Sub(last.Updated) < sameNight {
+		r.night.Started, r.night.Throttles = last.Started, last.Throttles
+		if last.Posts != nil {
+			r.night.Posts = last.Posts
+		}
+	}
+	r.throttlesBefore = r.night.Throttles
+	if err := r.save(r.snapshotWith(false)); err != nil { // the folders, for Build, even if the run dies
 		return nil, err
 	}
-	go func() {
-		defer close(r.done)
-		for {
-			select {
-			case rec, ok := <-r.queue:
-				if !ok {
-					return
-				}
-				r.thumbnail(rec)
-			case <-ctx.Done():
+	go r.work(ctx)
+	return r, nil
+}
+
+// sameNight is how soon after the last run's latest save a run goes on
+// with its night rather than starting another.
+const sameNight = 12 * time.Hour
+
+// saveEvery is how often the night is saved while the run goes, so that
+// a run killed keeps most of its chart.
+const saveEvery = time.Minute
+
+// work makes the queued thumbnails, and saves the night now and then,
+// until Close or ctx ends.
+func (r *Recorder) work(ctx context.Context) {
+	defer close(r.done)
+	t := time.NewTicker(saveEvery)
+	defer t.Stop()
+	for {
+		select {
+		case rec, ok := <-r.queue:
+			if !ok {
 				return
 			}
+			r.thumbnail(rec)
+		case <-t.C:
+			if err := r.save(r.snapshot()); err != nil {
+				r.opt.Logger.Debug("could not save the review's night", "error", err)
+			}
+		case <-ctx.Done():
+			return
 		}
-	}()
-	return r, nil
+	}
 }
 
 // Ended queues rec's thumbnails; see [pipeline.Observer]. A full queue
@@ -184,10 +212,15 @@ func findInput(n Night, rel string) string {
 	return first
 }
 
-func (r *Recorder) snapshot() Night {
+func (r *Recorder) snapshot() Night { return r.snapshotWith(true) }
+
+// snapshotWith copies the night, with the run's counters when live (not
+// before the pipeline exists).
+func (r *Recorder) snapshotWith(live bool) Night {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	n := r.night
+	n.Updated = r.opt.Now()
 	n.Posts = make(map[string]map[int64]int, len(r.night.Posts))
 	for b, per := range r.night.Posts {
 		n.Posts[b] = make(map[int64]int, len(per))
@@ -195,11 +228,14 @@ func (r *Recorder) snapshot() Night {
 			n.Posts[b][m] = k
 		}
 	}
+	if !live {
+		return n
+	}
 	if r.opt.Stats != nil {
 		n.Skipped = r.opt.Stats().Skipped
 	}
 	if r.opt.Quota != nil {
-		n.Throttles = 0
+		n.Throttles = r.throttlesBefore // the earlier runs' of the night
 		for _, bs := range r.opt.Quota() {
 			n.Throttles += bs.Throttles
 		}

@@ -174,3 +174,35 @@ func waitFor(t testing.TB, cond func() bool) {
 		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+// A run restarted the same night goes on with its POSTs and 429s; one a
+// day later starts a night of its own.
+func TestNightGoesOnAfterRestart(t *testing.T) {
+	f := newFixture(t)
+	now := time.Now()
+	run := func(at time.Time, posts int) Data {
+		r, err := NewRecorder(context.Background(), Options{State: f.state, In: f.in, Out: f.out, Now: func() time.Time { return at },
+			Quota: func() ratelimit.Stats { return ratelimit.Stats{ratelimit.Post: {Throttles: 1}} }})
+		if err != nil {
+			t.Fatal(err)
+		}
+		for range posts {
+			r.Granted("post", at)
+		}
+		if err := r.Close(); err != nil {
+			t.Fatal(err)
+		}
+		index, err := Build(context.Background(), BuildOptions{State: f.state})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return readData(t, filepath.Dir(index))
+	}
+	run(now, 3)
+	if d := run(now.Add(time.Hour), 2); d.Posts["post"] != 5 || d.Throttles != 2 || d.Started.Sub(now).Abs() > time.Second {
+		t.Errorf("restarted: posts %v, 429s %d, started %v (first run %v)", d.Posts, d.Throttles, d.Started, now)
+	}
+	if d := run(now.Add(40*time.Hour), 1); d.Posts["post"] != 1 || d.Throttles != 1 {
+		t.Errorf("next night: posts %v, 429s %d", d.Posts, d.Throttles)
+	}
+}
