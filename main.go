@@ -40,7 +40,6 @@ import (
 	"time"
 
 	"hotfolder/pipeline"
-	"hotfolder/pipeline/journal"
 	"hotfolder/pipeline/logging"
 	"hotfolder/pipeline/metrics"
 	"hotfolder/pipeline/progress"
@@ -708,8 +707,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		return sum, usageError{err.Error()}
 	}
 	rv, err := review.NewRecorder(ctx, review.Options{State: s.state, In: s.in, Out: s.out, Processed: s.processed, Failed: s.failed,
-		Records: func(fn func(journal.Record) error) error { return p.Records(fn) },
-		Stats:   func() pipeline.Stats { return p.Stats() }, Quota: limiter.Stats, Logger: log.With("component", "review")})
+		Quota: limiter.Stats, Logger: log.With("component", "review")})
 	if err != nil {
 		return sum, err
 	}
@@ -720,6 +718,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		return sum, err
 	}
 	defer p.Close()
+	rv.Attach(p.Records, p.Stats)
 	defer rv.Close() // before p.Close: the thumbnails queued are made
 	if m != nil {
 		stopMetrics, err := serveMetrics(cfg.metricsAddr, m, rv.Handler(), stderr)

@@ -98,16 +98,17 @@ func (r *Recorder) data(v int64) ([]byte, int64, error) {
 	c := newCollector(r.th)
 	r.mu.Lock()
 	c.unhashed = maps.Clone(r.unhashed)
+	records, statsOf := r.opt.Records, r.opt.Stats
 	r.mu.Unlock()
-	if r.opt.Records != nil {
-		if err := r.opt.Records(c.add); err != nil {
+	if records != nil {
+		if err := records(c.add); err != nil {
 			return nil, 0, err
 		}
 	}
 	n := r.snapshot()
 	var stats *pipeline.Stats
-	if r.opt.Stats != nil {
-		s := r.opt.Stats()
+	if statsOf != nil {
+		s := statsOf()
 		stats = &s
 	}
 	d := c.finish(n, stats, r.opt.Now())

@@ -30,7 +30,8 @@ type Options struct {
 
 	// Records reads the journal the run holds, for the live page
 	// (*pipeline.Pipeline.Records); Stats and Quota are its counters.
-	// All are called while the page is read, from any goroutine.
+	// All are called while the page is read, from any goroutine. Records
+	// and Stats may be given later, with Attach, once the pipeline exists.
 	Records func(fn func(journal.Record) error) error
 	Stats   func() pipeline.Stats
 	Quota   func() ratelimit.Stats
@@ -130,6 +131,14 @@ func (r *Recorder) work(ctx context.Context) {
 			return
 		}
 	}
+}
+
+// Attach gives the Recorder the run's journal and counters, once the
+// pipeline that is its Observer exists (see Options.Records, Stats).
+func (r *Recorder) Attach(records func(fn func(journal.Record) error) error, stats func() pipeline.Stats) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.opt.Records, r.opt.Stats = records, stats
 }
 
 // Ended queues rec's thumbnails; see [pipeline.Observer]. A full queue
