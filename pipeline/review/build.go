@@ -85,7 +85,7 @@ func Build(ctx context.Context, opt BuildOptions) (string, error) {
 	c := newCollector(th)
 	var todo []int // items missing a thumbnail
 	var recs []journal.Record
-	c.make = func(r *journal.Record, it *Item) {
+	c.missing = func(r *journal.Record, it *Item) {
 		todo = append(todo, len(c.d.Items))
 		recs = append(recs, *r)
 	}

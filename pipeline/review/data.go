@@ -91,11 +91,11 @@ type Night struct {
 
 // collector turns journal records into Data.
 type collector struct {
-	th     thumbs
-	d      Data
-	groups map[string]int
-	ended  []time.Time
-	make   func(r *journal.Record, it *Item) // fills in missing thumbnails, if set
+	th      thumbs
+	d       Data
+	groups  map[string]int
+	ended   []time.Time
+	missing func(r *journal.Record, it *Item) // told of results missing a thumbnail, if set
 	// unhashed are the thumbnails of inputs the journal has no hash of
 	// (they failed before their upload), by Rel.
 	unhashed map[string]string
@@ -134,8 +134,8 @@ func (c *collector) add(r journal.Record) error {
 		it.Time = r.Updated.Unix()
 		c.ended = append(c.ended, r.Updated)
 	}
-	if c.make != nil && (it.Before == "" || it.After == "") {
-		c.make(&r, &it)
+	if c.missing != nil && (it.Before == "" || it.After == "") {
+		c.missing(&r, &it)
 	}
 	c.d.Items = append(c.d.Items, it)
 	return nil
