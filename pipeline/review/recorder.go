@@ -122,7 +122,11 @@ func (r *Recorder) work(ctx context.Context) {
 			if !ok {
 				return
 			}
+			start := time.Now()
 			r.thumbnail(rec)
+			if !r.rest(ctx, time.Since(start)) {
+				return
+			}
 		case <-t.C:
 			if err := r.save(r.snapshot()); err != nil {
 				r.opt.Logger.Debug("could not save the review's night", "error", err)
@@ -139,6 +143,26 @@ func (r *Recorder) Attach(records func(fn func(journal.Record) error) error, sta
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.opt.Records, r.opt.Stats = records, stats
+}
+
+// rest waits as long as the last thumbnail took, while the run goes, so
+// thumbnails take at most half of one core from the workers (at Adobe's
+// pace they need a few percent); it reports false if ctx ended.
+func (r *Recorder) rest(ctx context.Context, took time.Duration) bool {
+	r.mu.Lock()
+	closed := r.closed
+	r.mu.Unlock()
+	if closed {
+		return true // Close waits for the queue: no resting
+	}
+	t := time.NewTimer(took)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return true
+	case <-ctx.Done():
+		return false
+	}
 }
 
 // Ended queues rec's thumbnails; see [pipeline.Observer]. A full queue
