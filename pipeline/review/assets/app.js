@@ -61,7 +61,7 @@
     svg.replaceChildren();
     var fin = s.finished || [], posts = s.posts || [], n = fin.length;
     if (!n) return;
-    var W = 600, H = 110, bw = W / n;
+    var W = 600, H = 96, bw = W / n; // the top 18 px hold the labels
     var maxF = Math.max.apply(null, fin.concat([1])), maxP = Math.max.apply(null, posts.concat([1]));
     var t = document.createElementNS(ns, "title");
     t.textContent = "per " + (s.step < 60 ? s.step + " s" : s.step / 60 + " min") + " from " + new Date(s.start).toLocaleTimeString() + ": up to " + maxF + " inputs finished and " + maxP + " POSTs";
