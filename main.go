@@ -26,8 +26,10 @@ import (
 	"net"
 	"net/http"
 	"os"
+	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -42,6 +44,7 @@ import (
 	"hotfolder/pipeline/metrics"
 	"hotfolder/pipeline/notify"
 	"hotfolder/pipeline/progress"
+	"hotfolder/pipeline/review"
 	"hotfolder/ratelimit"
 	"hotfolder/ratelimit/redisquota"
 	"hotfolder/uploader"
@@ -67,6 +70,7 @@ edit, actions, product crop, composite, manifest, auto crop, or a recipe of seve
 Usage:
   hotfolder -in DIR -out DIR [-once] [flags]
   hotfolder status [-out DIR | -state DIR] [-json]    what the journal says: counts, failures, jobs in flight
+  hotfolder review [-out DIR | -state DIR] [-open]    write the morning review page (STATE/review/index.html)
   hotfolder emulator [-addr 127.0.0.1:8080] [flags]   run the API emulator on its own
 
 Without -once, hotfolder keeps watching -in for new images until SIGINT,
@@ -177,6 +181,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	}
 	if len(args) > 0 && args[0] == "status" {
 		return runStatus(args[1:], stdout, stderr)
+	}
+	if len(args) > 0 && args[0] == "review" {
+		return runReview(args[1:], stdout, stderr)
 	}
 	cfg, err := parseFlags(args, stderr)
 	switch {
@@ -353,7 +360,7 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.Float64Var(&cfg.limitMargin, "limit-margin", 0.02, "safety margin added to every limit window, as a `fraction` of it (at least 20ms), so network jitter cannot crowd N+1 requests into one window")
 	fs.IntVar(&cfg.workers, "workers", 0, "files processed at once (default: enough that the POST limit, not the pool, is the bottleneck)")
 	fs.StringVar(&cfg.state, "state", "", "state `folder`: the journal of what is done, failed and in flight (default OUT/.hotfolder)")
-	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics and a health check at /healthz (e.g. 127.0.0.1:9464)")
+	fs.StringVar(&cfg.metricsAddr, "metrics-addr", "", "serve the live review page at http://`HOST:PORT`/, Prometheus metrics at /metrics and a health check at /healthz (e.g. :9464, on 127.0.0.1 when no host is given)")
 	fs.BoolVar(&cfg.dryRun, "dry-run", false, "list what would be processed, the POSTs it would spend and how long that takes at the limits; send nothing, write nothing")
 	fs.Int64Var(&cfg.maxPosts, "max-posts", 0, "spend at most `N` POSTs (Adobe quota) in this run, then take no new files; 0 = no cap")
 	fs.Int64Var(&cfg.dailyPosts, "daily-posts", 0, "spend at most `N` POSTs per UTC day: the organization's with -redis, else this state folder's; 0 = no cap")
@@ -737,12 +744,22 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 	if err != nil {
 		return sum, usageError{err.Error()}
 	}
-	if p, err = pipeline.New(pipelineConfig(cfg, s, limiter, jobTimes, stop, log), w, client); err != nil {
+	rv, err := review.NewRecorder(ctx, review.Options{State: s.state, In: s.in, Out: s.out, Processed: s.processed, Failed: s.failed,
+		Quota: limiter.Stats, Logger: log.With("component", "review")})
+	if err != nil {
+		return sum, err
+	}
+	pcfg := pipelineConfig(cfg, s, limiter, jobTimes, stop, log)
+	pcfg.Observer = rv
+	if p, err = pipeline.New(pcfg, w, client); err != nil {
+		rv.Close()
 		return sum, err
 	}
 	defer p.Close()
+	rv.Attach(p.Records, p.Stats)
+	defer rv.Close() // before p.Close: the thumbnails queued are made
 	if m != nil {
-		stopMetrics, err := serveMetrics(cfg.metricsAddr, m, stderr)
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, m, rv.Handler(), stderr)
 		if err != nil {
 			return sum, err
 		}
@@ -1094,16 +1111,25 @@ func perFile(r uploader.Recipe, interval func(ratelimit.Bucket) time.Duration) t
 	return d
 }
 
-// serveMetrics serves m on addr until the returned function is called. A
-// port that cannot be had is a usage error: the person gave it.
-func serveMetrics(addr string, m *metrics.Metrics, stderr io.Writer) (func(), error) {
+// serveMetrics serves m, and the live review page at /, on addr until the
+// returned function is called. A port that cannot be had is a usage error:
+// the person gave it. Without a host (":9464") it listens on 127.0.0.1
+// only: the page shows file names and errors.
+func serveMetrics(addr string, m *metrics.Metrics, page http.Handler, stderr io.Writer) (func(), error) {
+	if host, port, err := net.SplitHostPort(addr); err == nil && host == "" {
+		addr = net.JoinHostPort("127.0.0.1", port)
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, usagef("-metrics-addr %s: %v", addr, err)
 	}
-	srv := &http.Server{Handler: m.Handler(), ReadHeaderTimeout: 10 * time.Second}
+	mux := http.NewServeMux()
+	mux.Handle("/metrics", m.Handler())
+	mux.Handle("/healthz", m.Handler())
+	mux.Handle("/", page)
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	fmt.Fprintf(stderr, "hotfolder: metrics at http://%s/metrics, health at http://%[1]s/healthz\n", ln.Addr())
+	fmt.Fprintf(stderr, "hotfolder: review at http://%s/, metrics at http://%[1]s/metrics, health at http://%[1]s/healthz\n", ln.Addr())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -1248,6 +1274,56 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		group = &gs
 	}
 	return writeStatus(stdout, run, group, *asJSON)
+}
+
+// runReview writes the review page of a state folder's runs and prints
+// its path; -open opens it in the browser, when there is one.
+func runReview(args []string, stdout, stderr io.Writer) int {
+	fset := flag.NewFlagSet("hotfolder review", flag.ContinueOnError)
+	fset.SetOutput(stderr)
+	out := fset.String("out", "", "output `folder` of the runs (the state folder is OUT/.hotfolder)")
+	state := fset.String("state", "", "state `folder`, when the runs were given -state")
+	in := fset.String("in", "", "hot `folder`, to thumbnail inputs a run did not (default: the last run's)")
+	open := fset.Bool("open", false, "open the page in the browser")
+	if err := fset.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		return exitUsage
+	}
+	dir := *state
+	if dir == "" && *out != "" {
+		dir = pipeline.StateDir(*out)
+	}
+	if dir == "" {
+		fmt.Fprintln(stderr, "hotfolder review: give -out DIR (or -state DIR)")
+		return exitUsage
+	}
+	for _, p := range []*string{&dir, in, out} {
+		if *p != "" {
+			*p, _ = filepath.Abs(*p)
+		}
+	}
+	index, err := review.Build(context.Background(), review.BuildOptions{State: dir, In: *in, Out: *out})
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		fmt.Fprintf(stderr, "hotfolder review: no hotfolder run has used %s yet\n", dir)
+		return exitFatal
+	case err != nil:
+		printError(stderr, err)
+		return exitFatal
+	}
+	fmt.Fprintln(stdout, index)
+	if *open {
+		opener := "xdg-open"
+		if runtime.GOOS == "darwin" {
+			opener = "open"
+		}
+		if err := exec.Command(opener, index).Start(); err != nil {
+			fmt.Fprintf(stderr, "hotfolder review: could not open a browser (%v): open the path above\n", err)
+		}
+	}
+	return exitOK
 }
 
 // groupStatus reads the organization's shared quota for runStatus.

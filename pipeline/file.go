@@ -296,6 +296,7 @@ func (p *Pipeline) finish(ctx context.Context, t *task, n int64, err error) erro
 		p.lastDone.Store(&now)
 		p.lastSuccess.Store(&now)
 		p.log.Debug("done", "file", f.Rel, "outputs", t.outs, "bytes", n)
+		p.observe(t.rec)
 		p.applyInputAction(f, true)
 		return nil
 	}
@@ -331,8 +332,16 @@ func (p *Pipeline) finish(ctx context.Context, t *task, n int64, err error) erro
 	if rerr := p.report.add(t.rec); rerr != nil {
 		p.log.Warn("could not write the failure report", "file", p.report.name, "error", rerr)
 	}
+	p.observe(t.rec)
 	p.applyInputAction(f, false)
 	return nil
+}
+
+// observe tells the Observer, if any, of r's end.
+func (p *Pipeline) observe(r journal.Record) {
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.Ended(r)
+	}
 }
 
 // skip counts f as skipped; reason, when given, is logged at debug level.

@@ -85,6 +85,18 @@ type JobTimes interface {
 	OnLearn(fn func(key string, d time.Duration))
 }
 
+// Observer hears what a run does as it happens, e.g. to make the review
+// page's thumbnails as outputs land rather than in a second pass. Its
+// methods are called from the workers and must return quickly (hand the
+// work to a goroutine of its own); they cannot fail a file.
+type Observer interface {
+	// Ended is called with an input's record once it is journaled done or
+	// failed, before the input is moved (Config.OnSuccess, OnFailure).
+	Ended(r journal.Record)
+	// Granted is called with each POST slot granted on quota bucket b.
+	Granted(b string, at time.Time)
+}
+
 // Config configures a [Pipeline].
 type Config struct {
 	In, Out string // absolute input root and output root
@@ -121,6 +133,10 @@ type Config struct {
 	// JobTimes, when set, is seeded from the journal and journals what it
 	// learns (see [JobTimes]).
 	JobTimes JobTimes
+
+	// Observer, when set, hears of every input that ends and every POST
+	// slot granted (the review page's thumbnails and chart).
+	Observer Observer
 
 	Logger *slog.Logger     // nil = discard
 	Now    func() time.Time // nil = time.Now
@@ -342,6 +358,9 @@ func (p *Pipeline) journalGrant(b ratelimit.Bucket, at time.Time) {
 		return // GET limits are far above what polling spends
 	}
 	p.post.Add(1)
+	if p.cfg.Observer != nil {
+		p.cfg.Observer.Granted(string(b), at)
+	}
 	if err := p.j.AddGrant(string(b), at); err != nil && p.grantWarned.CompareAndSwap(false, true) {
 		p.log.Warn("could not journal a request time; a restart right after a stop may draw a 429", "error", err)
 	}
@@ -385,6 +404,11 @@ func (p *Pipeline) Close() error {
 	}
 	return p.closeState()
 }
+
+// Records calls fn with every record of the journal, in Rel order, while
+// the run holds it (another process cannot read it then): the live review
+// page reads it so. It may be called from any goroutine until Close.
+func (p *Pipeline) Records(fn func(journal.Record) error) error { return p.j.Each(fn) }
 
 // Stats returns the counters now. Each field is read atomically, but not
 // all at one instant: while files move on, Found may briefly exceed the

@@ -197,6 +197,11 @@ func psdModeName(m int) string {
 	return fmt.Sprint(m)
 }
 
+// DecodePSD reads the merged image of a PSD as decodePSD does, refusing
+// one wider or taller than maxSide (0: any size). The review page's
+// thumbnails use it: Go has no PSD decoder of its own.
+func DecodePSD(r io.Reader, maxSide int) (image.Image, error) { return decodePSD(r, maxSide) }
+
 // decodePSD reads the merged image of a flat or layered PSD (layers are
 // skipped): an *image.Gray for a grayscale file without alpha, an
 // *image.NRGBA otherwise. A fourth RGB channel (second grayscale one) is
