@@ -427,7 +427,7 @@ func TestFaultsEndToEnd(t *testing.T) {
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 	const n = 12
 	for i := range n {
-		copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%02d.jpg", i)))
+		copyDistinct(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%02d.jpg", i)))
 	}
 	r := hotfolder(t, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once", "-storage", emu.url+"/storage")...)...)
 	st := emu.stats(t)
@@ -475,7 +475,7 @@ func TestCrashResume(t *testing.T) {
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 	products := []string{"apricot", "avocado", "cherries", "lightbulb", "spade"}
 	for i := range n {
-		copyFile(t, "sample-inputs/products/"+products[i%len(products)]+".jpg", filepath.Join(in, fmt.Sprintf("p%02d.jpg", i)))
+		copyDistinct(t, "sample-inputs/products/"+products[i%len(products)]+".jpg", filepath.Join(in, fmt.Sprintf("p%02d.jpg", i)))
 	}
 	args := append(emu.args(), append(limits, "-in", in, "-out", out, "-once", "-storage", emu.url+"/storage")...)
 
@@ -576,7 +576,7 @@ func TestMaxPosts(t *testing.T) {
 	emu := startEmulator(t, fast()...)
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 	for i := range 6 {
-		copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%d.jpg", i)))
+		copyDistinct(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%d.jpg", i)))
 	}
 	r := hotfolder(t, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once",
 		"-storage", emu.url+"/storage", "-max-posts", "2", "-workers", "1")...)...)
@@ -600,7 +600,7 @@ func TestGraceLeavesJobsInFlight(t *testing.T) {
 	emu := startEmulator(t, append(fast(), "-latency", "30s")...)
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 	for i := range 3 {
-		copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%d.jpg", i)))
+		copyDistinct(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%d.jpg", i)))
 	}
 	cmd, stderr := startHotfolderEnv(t, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once",
 		"-storage", emu.url+"/storage", "-grace", "1s")...)...)
@@ -630,7 +630,7 @@ func TestGraceLeavesJobsInFlight(t *testing.T) {
 func TestMaxDuration(t *testing.T) {
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 	for i := range 20 {
-		copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%02d.jpg", i)))
+		copyDistinct(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%02d.jpg", i)))
 	}
 	r := hotfolder(t, cleanEnv(), "-in", in, "-out", out, "-once", "-workers", "2",
 		"-limit", "remove-background.post=2/1s", "-max-duration", "1500ms", "-settle", "100ms")
@@ -812,7 +812,7 @@ func TestWatchModeProcessesNewFilesAndStopsGracefully(t *testing.T) {
 func TestOnceInterruptedExits130(t *testing.T) {
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
 	for i := range 6 {
-		copyFile(t, "sample-inputs/products/avocado.jpg", filepath.Join(in, fmt.Sprintf("a%d.jpg", i)))
+		copyDistinct(t, "sample-inputs/products/avocado.jpg", filepath.Join(in, fmt.Sprintf("a%d.jpg", i)))
 	}
 	cmd, stderr := startHotfolder(t, "-in", in, "-out", out, "-once", "-workers", "1",
 		"-limit", "remove-background.post=1/1s")
@@ -933,6 +933,24 @@ func copyFile(t *testing.T, from, to string) {
 		t.Fatal(err)
 	}
 	write(t, to, b)
+}
+
+// copyDistinct copies the JPEG from to to, with a comment naming to after
+// its start marker: an image like the original, but not byte-identical to
+// another copy, so that each copy is a job of its own (identical ones are
+// one job: content dedupe).
+func copyDistinct(t *testing.T, from, to string) {
+	t.Helper()
+	b, err := os.ReadFile(from)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(b) < 2 || b[0] != 0xFF || b[1] != 0xD8 {
+		t.Fatalf("%s is not a JPEG", from)
+	}
+	note := []byte("copy " + filepath.Base(to))
+	seg := append([]byte{0xFF, 0xFE, byte((len(note) + 2) >> 8), byte(len(note) + 2)}, note...)
+	write(t, to, append(append(append([]byte{}, b[:2]...), seg...), b[2:]...))
 }
 
 func write(t *testing.T, path string, b []byte) {

@@ -93,9 +93,11 @@ func TestReviewLivePage(t *testing.T) {
 	b := reviewtest.New(t)
 	emu := startEmulator(t, append(fast(), "-latency", "1500ms-2s")...)
 	in, out := t.TempDir(), filepath.Join(t.TempDir(), "out")
+	// Three different images: copies of one would be one job (dedupe).
+	products := []string{"apricot", "avocado", "cherries"}
 	const n = 3
 	for i := range n {
-		copyFile(t, "sample-inputs/products/apricot.jpg", filepath.Join(in, fmt.Sprintf("p%d.jpg", i)))
+		copyFile(t, "sample-inputs/products/"+products[i]+".jpg", filepath.Join(in, fmt.Sprintf("p%d.jpg", i)))
 	}
 	cmd, stderr := startHotfolderEnv(t, emu.env(), append(emu.args(), append(fast(), "-in", in, "-out", out, "-once", "-workers", "1",
 		"-storage", emu.url+"/storage", "-metrics-addr", ":0", "-settle", "100ms")...)...)

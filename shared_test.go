@@ -33,7 +33,7 @@ func namedInputs(t *testing.T, prefix string, n int) string {
 	products := []string{"apricot", "avocado", "cherries", "lightbulb", "spade"}
 	for i := range n {
 		p := filepath.Join(in, fmt.Sprintf("%s%02d.jpg", prefix, i))
-		copyFile(t, "sample-inputs/products/"+products[i%len(products)]+".jpg", p)
+		copyDistinct(t, "sample-inputs/products/"+products[i%len(products)]+".jpg", p)
 		old := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
 		if err := os.Chtimes(p, old, old); err != nil {
 			t.Fatal(err)
