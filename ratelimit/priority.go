@@ -33,8 +33,9 @@ type Shared interface {
 // ends) after its grant was chosen passes the grant on to the next in
 // line. A Scheduler is safe for concurrent use.
 type Scheduler struct {
-	inner Shared
-	now   func() time.Time
+	inner   Shared
+	now     func() time.Time
+	observe func(Granted)
 
 	mu     sync.Mutex
 	queues map[Bucket]*queue
@@ -53,10 +54,30 @@ type queue struct {
 
 // ticket is one caller blocked in Handle.Wait.
 type ticket struct {
-	h     *Handle
-	seq   uint64
-	began time.Time
-	ch    chan grant // buffered: the one grant, or error, it is given
+	h      *Handle
+	seq    uint64
+	serial uint64 // the queue's grants handed out when it came
+	began  time.Time
+	ch     chan grant // buffered: the one grant, or error, it is given
+}
+
+// Granted describes one grant a Scheduler handed out, for
+// SchedulerOptions.Observe.
+type Granted struct {
+	Workflow  string
+	Priority  int
+	Bucket    Bucket
+	Waited    time.Duration // from the call of Wait to the grant
+	Overtaken int           // grants on the bucket that went to others meanwhile
+}
+
+// SchedulerOptions tune a [Scheduler]; the zero value means the defaults.
+type SchedulerOptions struct {
+	// Now is the clock of waiting times. Default time.Now.
+	Now func() time.Time
+	// Observe, when set, is called with each grant handed out, under the
+	// Scheduler's lock: it must be quick and must not call the Scheduler.
+	Observe func(Granted)
 }
 
 type grant struct {
@@ -65,13 +86,12 @@ type grant struct {
 }
 
 // NewScheduler returns a Scheduler sharing inner. It takes over inner's
-// OnGrant. now is the clock for [Scheduler.Stats]' waiting times; nil
-// means time.Now.
-func NewScheduler(inner Shared, now func() time.Time) *Scheduler {
-	if now == nil {
-		now = time.Now
+// OnGrant.
+func NewScheduler(inner Shared, opt SchedulerOptions) *Scheduler {
+	if opt.Now == nil {
+		opt.Now = time.Now
 	}
-	s := &Scheduler{inner: inner, now: now, queues: map[Bucket]*queue{}}
+	s := &Scheduler{inner: inner, now: opt.Now, observe: opt.Observe, queues: map[Bucket]*queue{}}
 	// One wait at a time per bucket is in the limiter, so the slot it
 	// reports is that wait's.
 	inner.OnGrant(func(b Bucket, at time.Time) {
@@ -137,7 +157,7 @@ func (h *Handle) Wait(ctx context.Context, b Bucket) error {
 		// Chosen meanwhile: the grant is on its way; pass it on.
 		if g := <-t.ch; g.err == nil {
 			s.mu.Lock()
-			s.handOut(s.queue(b), g)
+			s.handOut(b, s.queue(b), g)
 			s.mu.Unlock()
 		}
 		return ctx.Err()
@@ -168,7 +188,7 @@ func (s *Scheduler) enqueue(b Bucket, t *ticket) {
 	defer s.mu.Unlock()
 	q := s.queue(b)
 	q.seq++
-	t.seq = q.seq
+	t.seq, t.serial = q.seq, q.serial
 	q.waiting = append(q.waiting, t)
 	if !q.pumping {
 		q.pumping = true
@@ -215,14 +235,14 @@ func (s *Scheduler) pump(b Bucket, q *queue) {
 		abandoned := ctx.Err() != nil && err != nil // nobody was left to wait for
 		cancel()
 		if !abandoned {
-			s.handOut(q, grant{at: q.at, err: err})
+			s.handOut(b, q, grant{at: q.at, err: err})
 		}
 		s.mu.Unlock()
 	}
 }
 
 // handOut gives g to the caller next in line, if any; s.mu is held.
-func (s *Scheduler) handOut(q *queue, g grant) {
+func (s *Scheduler) handOut(b Bucket, q *queue, g grant) {
 	if len(q.waiting) == 0 {
 		return // nobody left: the slot goes unused
 	}
@@ -235,6 +255,10 @@ func (s *Scheduler) handOut(q *queue, g grant) {
 	t := q.waiting[best]
 	q.waiting = append(q.waiting[:best], q.waiting[best+1:]...)
 	if g.err == nil {
+		if s.observe != nil {
+			s.observe(Granted{Workflow: t.h.name, Priority: t.h.priority, Bucket: b,
+				Waited: s.now().Sub(t.began), Overtaken: int(q.serial - t.serial)})
+		}
 		q.serial++
 		q.served[t.h.name] = q.serial
 	}

@@ -58,7 +58,12 @@ func TestPriorityRushWithinOneInterval(t *testing.T) {
 		clock := newFakeClock()
 		set := New(Profile{Post: {10, 10 * time.Second}}, clock.options())
 		iv := set.Interval(Post)
-		s := NewScheduler(set, clock.Now)
+		var rushGrant []Granted
+		s := NewScheduler(set, SchedulerOptions{Now: clock.Now, Observe: func(g Granted) {
+			if g.Workflow == "rush" {
+				rushGrant = append(rushGrant, g)
+			}
+		}})
 		var log workflowGrants
 		bulk, rush := log.handle(s, "bulk", 5), log.handle(s, "rush", 1)
 		ctx, cancel := context.WithCancel(t.Context())
@@ -83,6 +88,9 @@ func TestPriorityRushWithinOneInterval(t *testing.T) {
 		if wait := got[before].at.Sub(arrive); wait > iv || wait < 0 {
 			t.Errorf("rush waited %v; want at most one interval (%v)", wait, iv)
 		}
+		if len(rushGrant) != 1 || rushGrant[0].Overtaken != 0 || rushGrant[0].Waited != got[before].at.Sub(arrive) {
+			t.Errorf("observed %+v; want one grant, overtaken by none, waited as logged", rushGrant)
+		}
 		t.Logf("rush waited %v of a %v interval, behind a backlog of %d", got[before].at.Sub(arrive), iv, 200-before)
 		if w := s.Waiting("bulk")[Post]; w.N != 0 {
 			t.Errorf("%d bulk callers still counted as waiting after they left", w.N)
@@ -98,7 +106,7 @@ func TestPriorityFairAmongEquals(t *testing.T) {
 		clock := newFakeClock()
 		set := New(Profile{Post: {10, 10 * time.Second}}, clock.options())
 		iv := set.Interval(Post)
-		s := NewScheduler(set, clock.Now)
+		s := NewScheduler(set, SchedulerOptions{Now: clock.Now})
 		var log workflowGrants
 		a, b := log.handle(s, "a", 3), log.handle(s, "b", 3)
 		ctx, cancel := context.WithCancel(t.Context())
@@ -131,7 +139,7 @@ func TestPriorityOrder(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		clock := newFakeClock()
 		set := New(Profile{Post: {10, 10 * time.Second}}, clock.options())
-		s := NewScheduler(set, clock.Now)
+		s := NewScheduler(set, SchedulerOptions{Now: clock.Now})
 		var log workflowGrants
 		low, mid, high := log.handle(s, "low", 9), log.handle(s, "mid", 5), log.handle(s, "high", 1)
 		ctx, cancel := context.WithCancel(t.Context())
@@ -161,7 +169,7 @@ func TestPriorityGivingUp(t *testing.T) {
 		clock := newFakeClock()
 		set := New(Profile{Post: {10, 10 * time.Second}}, clock.options())
 		iv := set.Interval(Post)
-		s := NewScheduler(set, clock.Now)
+		s := NewScheduler(set, SchedulerOptions{Now: clock.Now})
 		var log workflowGrants
 		a, b := log.handle(s, "a", 5), log.handle(s, "b", 5)
 		ctx, cancel := context.WithCancel(t.Context())
@@ -206,7 +214,7 @@ func TestPriorityErrors(t *testing.T) {
 		opt := clock.options()
 		opt.MaxPosts = 3
 		set := New(Profile{Post: {10, 10 * time.Second}}, opt)
-		s := NewScheduler(set, clock.Now)
+		s := NewScheduler(set, SchedulerOptions{Now: clock.Now})
 		var log workflowGrants
 		h := log.handle(s, "a", 5)
 		errs := make(chan error, 10)
@@ -234,7 +242,7 @@ func TestSchedulerStats(t *testing.T) {
 		clock := newFakeClock()
 		set := New(Profile{Post: {10, 10 * time.Second}}, clock.options())
 		iv := set.Interval(Post)
-		s := NewScheduler(set, clock.Now)
+		s := NewScheduler(set, SchedulerOptions{Now: clock.Now})
 		ctx, cancel := context.WithCancel(t.Context())
 		var wg sync.WaitGroup
 		queueUp(ctx, &wg, s.For("a", 5), 6, nil)

@@ -7,6 +7,7 @@ package workflow
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -265,4 +266,71 @@ func Marshal(f File) ([]byte, error) {
 		return nil, err
 	}
 	return b.Bytes(), enc.Close()
+}
+
+// InlineRecipe is r as an Entry's recipe holds it inline: the mapping a
+// recipe file holds, in block style.
+func InlineRecipe(r uploader.Recipe) (yaml.Node, error) {
+	data, err := json.Marshal(r)
+	if err != nil {
+		return yaml.Node{}, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return yaml.Node{}, err
+	}
+	block(&doc)
+	return *doc.Content[0], nil
+}
+
+// block makes n and what it holds block style, as a person writes YAML.
+// A step's op comes first.
+func block(n *yaml.Node) {
+	n.Style = 0
+	for i := 2; n.Kind == yaml.MappingNode && i+1 < len(n.Content); i += 2 {
+		if n.Content[i].Value == "op" {
+			op := slices.Clone(n.Content[i : i+2])
+			copy(n.Content[2:i+2], n.Content[:i])
+			copy(n.Content[:2], op)
+		}
+	}
+	for _, c := range n.Content {
+		block(c)
+	}
+}
+
+// RecipeFile is a recipe given as a file's path in an Entry.
+func RecipeFile(path string) yaml.Node {
+	return yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: path}
+}
+
+// WithoutDefaults is f with the global settings equal to d's left out, so
+// that a printed config shows only what was chosen.
+func WithoutDefaults(f, d File) File {
+	for _, p := range []struct{ v, def *string }{
+		{&f.API, &d.API}, {&f.IMSURL, &d.IMSURL}, {&f.ImageAPIURL, &d.ImageAPIURL},
+		{&f.PhotoshopAPIURL, &d.PhotoshopAPIURL}, {&f.Limits, &d.Limits},
+	} {
+		if *p.v == *p.def {
+			*p.v = ""
+		}
+	}
+	if f.LimitMargin == d.LimitMargin {
+		f.LimitMargin = 0
+	}
+	if f.JobTimeout == d.JobTimeout {
+		f.JobTimeout = 0
+	}
+	if f.Settle == d.Settle {
+		f.Settle = 0
+	}
+	for i, e := range f.Workflows {
+		if e.OnSuccess == "keep" {
+			f.Workflows[i].OnSuccess = ""
+		}
+		if e.OnFailure == "keep" {
+			f.Workflows[i].OnFailure = ""
+		}
+	}
+	return f
 }

@@ -1,0 +1,367 @@
+package workflow
+
+import (
+	"cmp"
+	"context"
+	"fmt"
+	"log/slog"
+	"maps"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"hotfolder/pipeline"
+	"hotfolder/ratelimit"
+	"hotfolder/uploader"
+)
+
+// Env is what a [Runner] makes each workflow's pipeline of, besides the
+// workflow itself: the process's API, folders watcher and shared quota.
+type Env struct {
+	// Scheduler shares the process's quota among the workflows.
+	Scheduler *ratelimit.Scheduler
+	// Interval is the shared limiter's, for sizing a workflow's pool.
+	Interval func(ratelimit.Bucket) time.Duration
+	// NewRemote returns the API client of workflow w, pacing its requests
+	// with lim, and a function releasing it once w's pipeline is done.
+	NewRemote func(ctx context.Context, w Workflow, lim uploader.Limiter) (pipeline.Remote, func(), error)
+	// NewSource returns what finds w's input files (a watcher of w.In).
+	NewSource func(w Workflow) (pipeline.Source, error)
+	// Stop, closed, makes every workflow take no new files and finish
+	// those it took; nil = never.
+	Stop   <-chan struct{}
+	Logger *slog.Logger
+}
+
+// A Runner runs one pipeline per workflow in one process, and reloads
+// them: see [Runner.Run] and [Runner.Reload].
+type Runner struct {
+	env    Env
+	reload chan []Workflow
+
+	mu      sync.Mutex
+	runs    map[string]*run             // the pipeline of each workflow, running or retiring
+	next    map[string]Workflow         // a changed workflow's successor, started when its old run ends
+	ended   map[string]pipeline.Summary // the summaries of runs that ended, by workflow
+	retired map[string]bool             // workflows removed by a reload
+}
+
+// run is one workflow's pipeline.
+type run struct {
+	w        Workflow
+	p        *pipeline.Pipeline
+	retire   chan struct{} // closed by a reload: take no new files
+	stopOnce sync.Once
+}
+
+func (r *run) stop() { r.stopOnce.Do(func() { close(r.retire) }) }
+
+// result is a run that ended.
+type result struct {
+	r   *run
+	sum pipeline.Summary
+	err error
+}
+
+// NewRunner returns a Runner in env.
+func NewRunner(env Env) *Runner {
+	if env.Logger == nil {
+		env.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &Runner{env: env, reload: make(chan []Workflow, 1), runs: map[string]*run{},
+		next: map[string]Workflow{}, ended: map[string]pipeline.Summary{}, retired: map[string]bool{}}
+}
+
+// Run starts every workflow of ws and returns when all have ended: in
+// watch mode once Env.Stop is closed (or ctx is done), with -once when
+// each has finished its folder. A workflow that cannot start, or a fatal
+// error in one (bad credentials), stops them all and is returned. The
+// summary adds up every workflow's.
+func (r *Runner) Run(ctx context.Context, ws []Workflow) (pipeline.Summary, error) {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	results := make(chan result)
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	var fatal error
+	for _, w := range ws {
+		if err := r.start(ctx, w, results, &wg); err != nil {
+			fatal = fmt.Errorf("workflow %s: %w", w.Name, err)
+			break
+		}
+	}
+	if fatal != nil {
+		r.stopAll()
+	}
+	for r.active() > 0 {
+		select {
+		case ws := <-r.reload:
+			if fatal == nil {
+				r.apply(ctx, ws, results, &wg)
+			}
+		case res := <-results:
+			if err := r.ended1(ctx, res, results, &wg); err != nil && fatal == nil {
+				fatal = err
+				r.stopAll()
+				if uploader.IsFatal(err) {
+					cancel()
+				}
+			}
+		}
+	}
+	return r.Summary(), fatal
+}
+
+// active is the number of runs not ended.
+func (r *Runner) active() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return len(r.runs)
+}
+
+func (r *Runner) stopAll() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	clear(r.next)
+	for _, x := range r.runs {
+		x.stop()
+	}
+}
+
+// start makes w's pipeline and runs it; its result comes on results.
+func (r *Runner) start(ctx context.Context, w Workflow, results chan<- result, wg *sync.WaitGroup) error {
+	h := r.env.Scheduler.For(w.Name, w.Priority)
+	remote, release, err := r.env.NewRemote(ctx, w, h)
+	if err != nil {
+		return err
+	}
+	src, err := r.env.NewSource(w)
+	if err != nil {
+		release()
+		return err
+	}
+	x := &run{w: w, retire: make(chan struct{})}
+	log := r.env.Logger.With("workflow", w.Name)
+	x.p, err = pipeline.New(pipeline.Config{
+		In: w.In, Out: w.Out, State: w.State, Recipe: w.Recipe, Fingerprint: w.Fingerprint,
+		Workers: r.workers(w), Stop: x.retire, Logger: log, Quota: h,
+		RetryFailed: w.RetryFailed, OnSuccess: w.OnSuccess, OnFailure: w.OnFailure,
+		ProcessedDir: w.Processed, FailedDir: w.Failed,
+	}, src, remote)
+	if err != nil {
+		release()
+		return err
+	}
+	r.mu.Lock()
+	r.runs[w.Name] = x
+	delete(r.retired, w.Name)
+	r.mu.Unlock()
+	log.Info("workflow started", "in", w.In, "out", w.Out, "priority", w.Priority, "steps", len(w.Recipe.Steps))
+	wg.Go(func() {
+		done := make(chan struct{})
+		go func() {
+			select {
+			case <-r.env.Stop:
+				x.stop()
+			case <-done:
+			}
+		}()
+		sum, err := x.p.Run(ctx)
+		close(done)
+		if cerr := x.p.Close(); err == nil && cerr != nil {
+			err = cerr
+		}
+		release()
+		results <- result{x, sum, err}
+	})
+	return nil
+}
+
+// workers is w's pool: its own, else enough that the busiest POST bucket
+// of its recipe, not the pool, sets its pace.
+func (r *Runner) workers(w Workflow) int {
+	if w.Workers > 0 {
+		return w.Workers
+	}
+	var d time.Duration
+	for b, n := range uploader.Posts(w.Recipe.Steps) {
+		d = max(d, time.Duration(n)*r.env.Interval(b))
+	}
+	return pipeline.WorkersFor(d / time.Duration(len(w.Recipe.Steps)))
+}
+
+// ended1 records a run that ended and starts its successor, if a reload
+// changed it. A run's error is returned.
+func (r *Runner) ended1(ctx context.Context, res result, results chan<- result, wg *sync.WaitGroup) error {
+	w := res.r.w
+	r.mu.Lock()
+	if r.runs[w.Name] == res.r {
+		delete(r.runs, w.Name)
+	}
+	if earlier, ok := r.ended[w.Name]; ok {
+		res.sum = Add(earlier, res.sum)
+	}
+	r.ended[w.Name] = res.sum
+	succ, ok := r.next[w.Name]
+	delete(r.next, w.Name)
+	r.mu.Unlock()
+	log := r.env.Logger.With("workflow", w.Name)
+	if res.err != nil {
+		return fmt.Errorf("workflow %s: %w", w.Name, res.err)
+	}
+	log.Info("workflow ended", "done", res.sum.Done, "failed", res.sum.Failed, "pending", res.sum.Pending)
+	if ok && !isClosed(r.env.Stop) {
+		if err := r.start(ctx, succ, results, wg); err != nil {
+			log.Error("reload: the changed workflow cannot start; it stays stopped", "error", err)
+		}
+	}
+	return nil
+}
+
+// Reload replaces the running workflows with ws (a config read again):
+// a workflow not in ws finishes the files it took and takes no new ones;
+// a changed one does the same, then starts again as ws has it, so its new
+// recipe applies to the files found after the reload; a new one starts.
+// Unchanged workflows go on untouched. It returns at once; Run does the
+// work. A Reload before Run, or after it returned, does nothing.
+func (r *Runner) Reload(ws []Workflow) {
+	select {
+	case <-r.reload: // a newer config replaces one not applied yet
+	default:
+	}
+	r.reload <- ws
+}
+
+// apply carries out a reload.
+func (r *Runner) apply(ctx context.Context, ws []Workflow, results chan<- result, wg *sync.WaitGroup) {
+	if isClosed(r.env.Stop) {
+		r.env.Logger.Warn("reload ignored: the run is stopping")
+		return
+	}
+	var added, changed, removed, same []string
+	want := map[string]Workflow{}
+	for _, w := range ws {
+		want[w.Name] = w
+	}
+	r.mu.Lock()
+	var start []Workflow
+	for _, name := range slices.Sorted(maps.Keys(r.runs)) {
+		x := r.runs[name]
+		w, keep := want[name]
+		switch {
+		case !keep:
+			removed = append(removed, name)
+			x.stop()
+			delete(r.next, name)
+			r.retired[name] = true
+		case w.Same(x.w) && !isClosed(x.retire):
+			same = append(same, name)
+		default:
+			changed = append(changed, name)
+			x.stop()
+			r.next[name] = w // started when x has ended
+		}
+	}
+	for _, w := range ws {
+		if _, running := r.runs[w.Name]; !running {
+			added = append(added, w.Name)
+			start = append(start, w)
+		}
+	}
+	r.mu.Unlock()
+	r.env.Logger.Info("config reloaded", "added", strings.Join(added, ","), "changed", strings.Join(changed, ","),
+		"removed", strings.Join(removed, ","), "unchanged", strings.Join(same, ","))
+	for _, w := range start {
+		if err := r.start(ctx, w, results, wg); err != nil {
+			r.env.Logger.Error("reload: the new workflow cannot start", "workflow", w.Name, "error", err)
+		}
+	}
+}
+
+// Stats adds up every workflow's counters: those running and those that
+// ended.
+func (r *Runner) Stats() pipeline.Stats {
+	var total pipeline.Stats
+	for _, st := range r.StatsBy() {
+		total = addStats(total, st)
+	}
+	return total
+}
+
+// StatsBy is each workflow's counters, its earlier runs (before a reload
+// changed it) included.
+func (r *Runner) StatsBy() map[string]pipeline.Stats {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]pipeline.Stats{}
+	for name, sum := range r.ended {
+		out[name] = sum.Stats
+	}
+	for name, x := range r.runs {
+		out[name] = addStats(out[name], x.p.Stats())
+	}
+	return out
+}
+
+// Summary adds up the summaries of the runs that ended.
+func (r *Runner) Summary() pipeline.Summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	total := pipeline.Summary{Searched: true}
+	for _, name := range slices.Sorted(maps.Keys(r.ended)) {
+		total = Add(total, r.ended[name])
+	}
+	return total
+}
+
+// SummaryBy is each workflow's summary, of the runs that ended.
+func (r *Runner) SummaryBy() map[string]pipeline.Summary {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return maps.Clone(r.ended)
+}
+
+// Add adds two summaries: counters summed, failures listed one after the
+// other, Searched only if both searched everything.
+func Add(a, b pipeline.Summary) pipeline.Summary {
+	return pipeline.Summary{
+		Stats:    addStats(a.Stats, b.Stats),
+		Failures: append(slices.Clip(a.Failures), b.Failures...),
+		Pending:  a.Pending + b.Pending,
+		Searched: a.Searched && b.Searched,
+	}
+}
+
+func addStats(a, b pipeline.Stats) pipeline.Stats {
+	first := func(x, y time.Time) time.Time {
+		if x.IsZero() || (!y.IsZero() && y.Before(x)) {
+			return y
+		}
+		return x
+	}
+	last := func(x, y time.Time) time.Time {
+		if y.After(x) {
+			return y
+		}
+		return x
+	}
+	return pipeline.Stats{
+		Started: first(a.Started, b.Started),
+		Found:   a.Found + b.Found, Skipped: a.Skipped + b.Skipped, Active: a.Active + b.Active,
+		Done: a.Done + b.Done, Failed: a.Failed + b.Failed,
+		Uploaded: a.Uploaded + b.Uploaded, Downloaded: a.Downloaded + b.Downloaded,
+		Resumed: a.Resumed + b.Resumed, FailedEarlier: a.FailedEarlier + b.FailedEarlier,
+		LastDone: last(a.LastDone, b.LastDone), LastSuccess: last(a.LastSuccess, b.LastSuccess),
+		Halted: cmp.Or(a.Halted, b.Halted),
+	}
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
+	}
+}
