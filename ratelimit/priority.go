@@ -49,6 +49,7 @@ type queue struct {
 	at      time.Time          // the slot of the limiter's last grant (its OnGrant)
 	serial  uint64             // grants handed out
 	served  map[string]uint64  // per workflow, the serial of its last grant
+	count   map[string]uint64  // per workflow, grants handed out
 	seq     uint64             // tickets issued, for first come first served
 }
 
@@ -57,6 +58,7 @@ type ticket struct {
 	h      *Handle
 	seq    uint64
 	serial uint64 // the queue's grants handed out when it came
+	own    uint64 // its workflow's, then
 	began  time.Time
 	ch     chan grant // buffered: the one grant, or error, it is given
 }
@@ -68,7 +70,7 @@ type Granted struct {
 	Priority  int
 	Bucket    Bucket
 	Waited    time.Duration // from the call of Wait to the grant
-	Overtaken int           // grants on the bucket that went to others meanwhile
+	Overtaken int           // grants on the bucket that went to other workflows meanwhile
 }
 
 // SchedulerOptions tune a [Scheduler]; the zero value means the defaults.
@@ -106,7 +108,7 @@ func NewScheduler(inner Shared, opt SchedulerOptions) *Scheduler {
 func (s *Scheduler) queue(b Bucket) *queue {
 	q := s.queues[b]
 	if q == nil {
-		q = &queue{served: map[string]uint64{}}
+		q = &queue{served: map[string]uint64{}, count: map[string]uint64{}}
 		s.queues[b] = q
 	}
 	return q
@@ -188,7 +190,7 @@ func (s *Scheduler) enqueue(b Bucket, t *ticket) {
 	defer s.mu.Unlock()
 	q := s.queue(b)
 	q.seq++
-	t.seq, t.serial = q.seq, q.serial
+	t.seq, t.serial, t.own = q.seq, q.serial, q.count[t.h.name]
 	q.waiting = append(q.waiting, t)
 	if !q.pumping {
 		q.pumping = true
@@ -257,10 +259,11 @@ func (s *Scheduler) handOut(b Bucket, q *queue, g grant) {
 	if g.err == nil {
 		if s.observe != nil {
 			s.observe(Granted{Workflow: t.h.name, Priority: t.h.priority, Bucket: b,
-				Waited: s.now().Sub(t.began), Overtaken: int(q.serial - t.serial)})
+				Waited: s.now().Sub(t.began), Overtaken: int((q.serial - t.serial) - (q.count[t.h.name] - t.own))})
 		}
 		q.serial++
 		q.served[t.h.name] = q.serial
+		q.count[t.h.name]++
 	}
 	t.ch <- g
 }
