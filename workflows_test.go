@@ -302,3 +302,96 @@ func TestPrintConfigRoundTrip(t *testing.T) {
 		t.Errorf("the flags after the config: exit %d, want every file skipped as done", r.code)
 	}
 }
+
+// SIGHUP reloads the config during a run: a workflow is added, one
+// changed, one removed. Nothing is lost (every job accepted ends in an
+// output), no input is submitted twice, the removed workflow takes no new
+// file, the changed one applies its new recipe to files found after the
+// reload, the new one starts, and the reload is logged. A config with a
+// mistake is logged and changes nothing.
+func TestWorkflowsReloadOnSIGHUP(t *testing.T) {
+	emu := startEmulator(t, tight...)
+	keep, change, remove, add := namedInputs(t, "k", 3), namedInputs(t, "x", 3), namedInputs(t, "r", 40), namedInputs(t, "a", 3)
+	outs := t.TempDir()
+	wf := func(name, in, prio, recipe string, extra ...string) string {
+		s := fmt.Sprintf("  - name: %s\n    in: %s\n    out: %s/%s\n    priority: %s\n    workers: 4\n    on-success: move\n    processed: %s/%s-done\n    recipe: %s\n",
+			name, in, outs, name, prio, outs, name, recipe)
+		return s + strings.Join(extra, "")
+	}
+	png, jpg := "{steps: [{op: remove-background}], outputs: [png]}", "{steps: [{op: remove-background}], outputs: [jpeg]}"
+	head := emulatorConfig(emu, filepath.Join(outs, "state")) + "workflows:\n"
+	cfg := writeConfig(t, head+wf("keep", keep, "5", png)+wf("change", change, "5", png)+wf("remove", remove, "9", png))
+	cmd, stderr := startHotfolderEnv(t, emu.env(), "-config", cfg, "-progress", "none")
+	waitUntil(t, "the removed workflow's first jobs", func() bool {
+		n := 0
+		for src := range emu.stats(t).PostsPerSource {
+			if path.Base(src)[0] == 'r' {
+				n++
+			}
+		}
+		return n >= 2 && countFiles(filepath.Join(outs, "change"), "*.png") == 3
+	})
+	// A config with a mistake changes nothing: it is logged, with its line.
+	write(t, cfg, []byte(head+wf("keep", keep, "5", png)+wf("change", change, "high", jpg)))
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitUntil(t, "the refused reload", func() bool { return strings.Contains(stderr.String(), "the config file has mistakes") })
+	if !strings.Contains(stderr.String(), cfg+":21: cannot unmarshal") {
+		t.Errorf("the refused reload does not say which line:\n%s", stderr)
+	}
+	write(t, cfg, []byte(head+wf("keep", keep, "5", png)+wf("change", change, "5", jpg)+wf("add", add, "5", png)))
+	cmd.Process.Signal(syscall.SIGHUP)
+	waitUntil(t, "the reload", func() bool { return strings.Contains(stderr.String(), "config reloaded") })
+	// Found after the reload: the changed workflow's new recipe.
+	for i := range 2 {
+		copyFile(t, "sample-inputs/products/cherries.jpg", filepath.Join(change, fmt.Sprintf("y%02d.jpg", i)))
+	}
+	waitUntil(t, "the new and changed workflows' files", func() bool {
+		return countFiles(filepath.Join(outs, "add"), "*.png") == 3 && countFiles(filepath.Join(outs, "change"), "y*.jpg") == 2
+	})
+	cmd.Process.Signal(syscall.SIGTERM)
+	if code := exitCode(t, cmd); code != exitOK {
+		t.Fatalf("exit %d, want 0\n%s", code, stderr)
+	}
+	log := stderr.String()
+	if !strings.Contains(log, "added=add changed=change removed=remove unchanged=keep") {
+		t.Errorf("the reload is not logged as it was:\n%s", log)
+	}
+	checkReload(t, emu.stats(t), outs, remove)
+}
+
+// checkReload checks what TestWorkflowsReloadOnSIGHUP's run left.
+func checkReload(t *testing.T, st emuStats, outs, remove string) {
+	t.Helper()
+	outputs := map[string]bool{}
+	for _, dir := range []string{"keep", "change", "remove", "add"} {
+		m, _ := filepath.Glob(filepath.Join(outs, dir, "[a-z]*.*"))
+		for _, p := range m {
+			outputs[strings.TrimSuffix(filepath.Base(p), filepath.Ext(p))] = true
+		}
+	}
+	for src, n := range st.PostsPerSource {
+		name := strings.TrimSuffix(path.Base(src), ".jpg")
+		if n != 1 {
+			t.Errorf("%s: %d POSTs, want 1", name, n)
+		}
+		if !outputs[name] {
+			t.Errorf("%s: its job was accepted but it has no output: lost in the reload", name)
+		}
+	}
+	if len(st.PostsPerSource) != len(outputs) {
+		t.Errorf("%d inputs submitted, %d outputs", len(st.PostsPerSource), len(outputs))
+	}
+	removed, left := countFiles(filepath.Join(outs, "remove"), "r*.png"), countFiles(remove, "r*.jpg")
+	if removed+left != 40 || left < 20 {
+		t.Errorf("removed workflow: %d done, %d left in its folder; want all 40 accounted for, most never taken", removed, left)
+	}
+	for _, want := range []string{"x00.png", "x01.png", "x02.png", "y00.jpg", "y01.jpg"} {
+		if _, err := os.Stat(filepath.Join(outs, "change", want)); err != nil {
+			t.Errorf("changed workflow: %v", err)
+		}
+	}
+	if st.TooMany != 0 {
+		t.Errorf("%d 429s, want none", st.TooMany)
+	}
+	t.Logf("removed workflow: %d done before it stopped, %d left; %d inputs, one POST each", removed, left, len(st.PostsPerSource))
+}
