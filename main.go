@@ -811,6 +811,7 @@ func processWorkflows(ctx context.Context, cfg config, stop <-chan struct{}, std
 	display, err := progress.New(stderr, cfg.displayMode(), progress.Options{
 		Stats:    func() pipeline.Stats { return runner.Stats() },
 		Quota:    func() bool { return sched.Stats(limiter.Stats()).WaitingOnQuota() },
+		Parts:    func() []progress.Part { return progressParts(runner.Parts()) },
 		Interval: cfg.stats,
 	})
 	if err != nil {
@@ -837,7 +838,8 @@ func processWorkflows(ctx context.Context, cfg config, stop <-chan struct{}, std
 	var m *metrics.Metrics
 	if cfg.metricsAddr != "" {
 		m = metrics.New(metrics.Options{Stats: func() pipeline.Stats { return runner.Stats() },
-			Quota: func() ratelimit.Stats { return sched.Stats(limiter.Stats()) }, Shared: limiter.shared})
+			Quota: func() ratelimit.Stats { return sched.Stats(limiter.Stats()) }, Shared: limiter.shared,
+			Workflows: func() []metrics.Workflow { return metricParts(runner.Parts(), sched) }})
 	}
 	ucfg, stopAPI, err := apiConfig(ctx, cfg, s, m, log, stderr)
 	if err != nil {
@@ -871,9 +873,33 @@ func processWorkflows(ctx context.Context, cfg config, stop <-chan struct{}, std
 	sum, err = runner.Run(ctx, cfg.wf.Workflows)
 	display.Stop()
 	if !cfg.quiet || sum.Failed > 0 {
-		progress.WriteSummary(redacting{stderr, logging.NewRedactor(s.secrets)}, sum, time.Now())
+		w := redacting{stderr, logging.NewRedactor(s.secrets)}
+		progress.WriteSummary(w, sum, time.Now())
+		progress.WriteParts(w, progressParts(runner.Parts()))
 	}
 	return sum, err
+}
+
+// progressParts are the workflows' counters for the display.
+func progressParts(parts []workflow.Part) []progress.Part {
+	out := make([]progress.Part, len(parts))
+	for i, p := range parts {
+		out[i] = progress.Part{Name: p.Name, Stats: p.Stats}
+	}
+	return out
+}
+
+// metricParts are the workflows' counters and waits for the metrics.
+func metricParts(parts []workflow.Part, sched *ratelimit.Scheduler) []metrics.Workflow {
+	out := make([]metrics.Workflow, len(parts))
+	for i, p := range parts {
+		out[i] = metrics.Workflow{Name: p.Name, Priority: p.Priority, Running: p.Running, Stats: p.Stats}
+		for _, w := range sched.Waiting(p.Name) {
+			out[i].Waiting += w.N
+			out[i].LongestWait = max(out[i].LongestWait, w.Longest)
+		}
+	}
+	return out
 }
 
 // reloadOnHUP reads -config again on each SIGHUP and hands its workflows
@@ -1400,11 +1426,15 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	redisURL := fset.String("redis", "", "also show the organization's quota shared through this Redis `URL`: processes alive, grants, pauses, POSTs today")
 	groupName := fset.String("quota-group", "", "with -redis, the quota group (default: from ADOBE_CLIENT_ID, as the runs do)")
 	asJSON := fset.Bool("json", false, "print JSON")
+	configFile := fset.String("config", "", "the status of every workflow of this config `file`")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
+	}
+	if *configFile != "" {
+		return workflowStatus(*configFile, *asJSON, stdout, stderr)
 	}
 	dir := *state
 	if dir == "" && *out != "" {
@@ -1438,6 +1468,49 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 		group = &gs
 	}
 	return writeStatus(stdout, run, group, *asJSON)
+}
+
+// workflowStatus prints what the journal of each workflow of a config file
+// says, workflow by workflow; one that has not run yet says so.
+func workflowStatus(file string, asJSON bool, stdout, stderr io.Writer) int {
+	c, err := workflow.Load(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "hotfolder status: %v\n", err)
+		return exitUsage
+	}
+	now := time.Now()
+	all := map[string]*pipeline.Status{}
+	for _, w := range c.Workflows {
+		st, err := pipeline.ReadStatus(w.State, now)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			all[w.Name] = nil
+		case err != nil:
+			printError(stderr, fmt.Errorf("workflow %s: %w", w.Name, err))
+			return exitFatal
+		default:
+			all[w.Name] = &st
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if enc.Encode(struct {
+			Workflows map[string]*pipeline.Status `json:"workflows"`
+		}{all}) != nil {
+			return exitFatal
+		}
+		return exitOK
+	}
+	for _, w := range c.Workflows {
+		fmt.Fprintf(stdout, "workflow %s (priority %d, %s → %s)\n", w.Name, w.Priority, w.In, w.Out)
+		if st := all[w.Name]; st != nil {
+			progress.WriteStatus(stdout, *st, now)
+		} else {
+			fmt.Fprintln(stdout, "  no run yet")
+		}
+	}
+	return exitOK
 }
 
 // groupStatus reads the organization's shared quota for runStatus.

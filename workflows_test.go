@@ -84,9 +84,20 @@ func TestWorkflowsThreeRecipes(t *testing.T) {
           autoTone: true
       outputs: [png, jpeg]
 `, cut, outs, web, outs, tone, outs))
-	r := hotfolder(t, emu.env(), "-config", cfg, "-once")
+	r := hotfolder(t, emu.env(), "-config", cfg, "-once", "-progress", "lines")
 	if r.code != exitOK {
 		t.Fatalf("exit %d, want 0", r.code)
+	}
+	// Progress and status, workflow by workflow.
+	for _, want := range []string{"stats[cutout-white]: 6/6 files: 6 done", "stats[tone]: 6/6 files: 6 done",
+		"  web-64: 6 done, 0 skipped, 0 failed of 6 files"} {
+		if !strings.Contains(r.stderr, want) {
+			t.Errorf("stderr lacks %q", want)
+		}
+	}
+	st := hotfolder(t, cleanEnv(), "status", "-config", cfg)
+	if st.code != exitOK || strings.Count(st.stdout, "6 done") != 3 || !strings.Contains(st.stdout, "workflow web-64 (priority 3") {
+		t.Errorf("status -config: exit %d\n%s", st.code, st.stdout)
 	}
 	for i := range n {
 		img := decodeJPEG(t, filepath.Join(outs, "cutout", fmt.Sprintf("c%02d.jpg", i)))
@@ -105,14 +116,14 @@ func TestWorkflowsThreeRecipes(t *testing.T) {
 	if got := countFiles(filepath.Join(outs, "cutout"), "c*") + countFiles(filepath.Join(outs, "web"), "w*") + countFiles(filepath.Join(outs, "tone"), "t*"); got != 4*n {
 		t.Errorf("%d outputs, want %d: one for cutout-white and web-64, two for tone", got, 4*n)
 	}
-	st := emu.stats(t)
-	if st.TooMany != 0 || st.LimitRefusals != 0 {
-		t.Errorf("the emulator answered %d 429s (%d over the limit), want none", st.TooMany, st.LimitRefusals)
+	es := emu.stats(t)
+	if es.TooMany != 0 || es.LimitRefusals != 0 {
+		t.Errorf("the emulator answered %d 429s (%d over the limit), want none", es.TooMany, es.LimitRefusals)
 	}
-	if len(st.Accepted) != 3*n || st.PostsByBucket["remove-background.post"] != n || st.PostsByBucket["post"] != 2*n {
-		t.Errorf("%d jobs accepted (%v), want %d: one POST per input", len(st.Accepted), st.PostsByBucket, 3*n)
+	if len(es.Accepted) != 3*n || es.PostsByBucket["remove-background.post"] != n || es.PostsByBucket["post"] != 2*n {
+		t.Errorf("%d jobs accepted (%v), want %d: one POST per input", len(es.Accepted), es.PostsByBucket, 3*n)
 	}
-	for src, k := range st.PostsPerSource {
+	for src, k := range es.PostsPerSource {
 		if k != 1 {
 			t.Errorf("%s: %d POSTs, want 1", src, k)
 		}

@@ -45,6 +45,7 @@ type Runner struct {
 	next    map[string]Workflow         // a changed workflow's successor, started when its old run ends
 	ended   map[string]pipeline.Summary // the summaries of runs that ended, by workflow
 	retired map[string]bool             // workflows removed by a reload
+	known   map[string]Workflow         // the latest of each workflow started
 }
 
 // run is one workflow's pipeline.
@@ -70,7 +71,8 @@ func NewRunner(env Env) *Runner {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Runner{env: env, reload: make(chan []Workflow, 1), runs: map[string]*run{},
-		next: map[string]Workflow{}, ended: map[string]pipeline.Summary{}, retired: map[string]bool{}}
+		next: map[string]Workflow{}, ended: map[string]pipeline.Summary{}, retired: map[string]bool{},
+		known: map[string]Workflow{}}
 }
 
 // Run starts every workflow of ws and returns when all have ended: in
@@ -155,6 +157,7 @@ func (r *Runner) start(ctx context.Context, w Workflow, results chan<- result, w
 	}
 	r.mu.Lock()
 	r.runs[w.Name] = x
+	r.known[w.Name] = w
 	delete(r.retired, w.Name)
 	r.mu.Unlock()
 	log.Info("workflow started", "in", w.In, "out", w.Out, "priority", w.Priority, "steps", len(w.Recipe.Steps))
@@ -302,6 +305,28 @@ func (r *Runner) StatsBy() map[string]pipeline.Stats {
 		out[name] = addStats(out[name], x.p.Stats())
 	}
 	return out
+}
+
+// Part is one workflow's share of the run.
+type Part struct {
+	Name     string
+	Priority int
+	Running  bool // false once removed by a reload, or done (-once)
+	Stats    pipeline.Stats
+}
+
+// Parts is every workflow started so far, by name: running or not, its
+// counters with those of its earlier runs (before a reload changed it).
+func (r *Runner) Parts() []Part {
+	by := r.StatsBy()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var parts []Part
+	for _, name := range slices.Sorted(maps.Keys(r.known)) {
+		_, running := r.runs[name]
+		parts = append(parts, Part{Name: name, Priority: r.known[name].Priority, Running: running, Stats: by[name]})
+	}
+	return parts
 }
 
 // Summary adds up the summaries of the runs that ended.
