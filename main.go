@@ -975,8 +975,14 @@ func flagsConfig(cfg config) (workflow.File, error) {
 	// The emulator's jobs stay where the flags keep them: in the state folder.
 	state := cmp.Or(abs(cfg.state), pipeline.StateDir(out))
 	e := workflow.Entry{Name: workflowName(in), In: in, Out: out, State: abs(cfg.state), Workers: cfg.workers,
-		RetryFailed: cfg.retryFailed, OnSuccess: cfg.onSuccess, OnFailure: cfg.onFailure,
-		Processed: abs(cfg.processedDir), Failed: abs(cfg.failedDir)}
+		RetryFailed: cfg.retryFailed, OnSuccess: cfg.onSuccess, OnFailure: cfg.onFailure}
+	// The flags' move folders, written out: a workflow's defaults differ.
+	if cfg.onOK == pipeline.Move {
+		e.Processed = cmp.Or(abs(cfg.processedDir), filepath.Join(filepath.Dir(in), "processed"))
+	}
+	if cfg.onFail == pipeline.Move {
+		e.Failed = cmp.Or(abs(cfg.failedDir), filepath.Join(filepath.Dir(in), "failed"))
+	}
 	if cfg.recipeFile != "" {
 		e.Recipe = workflow.RecipeFile(abs(cfg.recipeFile))
 	} else if e.Recipe, err = workflow.InlineRecipe(cfg.recipe); err != nil {

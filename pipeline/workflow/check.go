@@ -186,15 +186,15 @@ func checkWorkflows(entries []Entry, lines map[string]int, base string, errs *Er
 
 // checkEntry checks one workflow on its own; at gives a key's line.
 func checkEntry(e Entry, at func(string) int, base string, errs *Errors) Workflow {
-	w := Workflow{Name: e.Name, Priority: e.Priority, Workers: e.Workers, RetryFailed: e.RetryFailed}
+	w := Workflow{Name: e.Name, Priority: DefaultPriority, Workers: e.Workers, RetryFailed: e.RetryFailed}
 	if !namePattern.MatchString(e.Name) {
 		errs.add(at("name"), "workflow name %q: want 1–64 letters, digits, '.', '_' or '-', starting with a letter or digit", e.Name)
 	}
-	if w.Priority == 0 {
-		w.Priority = DefaultPriority
+	if e.Priority != nil {
+		w.Priority = *e.Priority
 	}
-	if w.Priority < MinPriority || w.Priority > MaxPriority {
-		errs.add(at("priority"), "priority %d: want %d (most urgent) to %d", e.Priority, MinPriority, MaxPriority)
+	if (w.Priority < MinPriority || w.Priority > MaxPriority) && !errs.on(at("priority")) {
+		errs.add(at("priority"), "priority %d: want %d (most urgent) to %d", w.Priority, MinPriority, MaxPriority)
 	}
 	if e.Workers < 0 {
 		errs.add(at("workers"), "workers must be 1 or more (or left out)")
@@ -240,7 +240,10 @@ func checkFolders(w *Workflow, e Entry, at func(string) int, base string, errs *
 	if e.State != "" {
 		w.State = abs(base, e.State)
 	}
-	w.Processed, w.Failed = filepath.Join(filepath.Dir(w.In), "processed"), filepath.Join(filepath.Dir(w.In), "failed")
+	// Beside the hot folder, as with -in, but one folder per workflow:
+	// sibling hot folders would otherwise move their inputs into one.
+	w.Processed = filepath.Join(filepath.Dir(w.In), "processed", e.Name)
+	w.Failed = filepath.Join(filepath.Dir(w.In), "failed", e.Name)
 	if e.Processed != "" {
 		w.Processed = abs(base, e.Processed)
 	}
@@ -268,6 +271,12 @@ func checkOverlaps(ws []Workflow, at func(int, string) int, errs *Errors) {
 			}
 			if i < j && resolved(a.Out) == resolved(b.Out) {
 				errs.add(at(j, "out"), "out %s is also the output folder of workflow %q (line %d): give each workflow its own", b.Out, a.Name, at(i, "out"))
+			}
+			if i < j && a.OnSuccess == pipeline.Move && b.OnSuccess == pipeline.Move && resolved(a.Processed) == resolved(b.Processed) {
+				errs.add(at(j, "processed"), "processed folder %s is also workflow %q's: give each workflow its own", b.Processed, a.Name)
+			}
+			if i < j && a.OnFailure == pipeline.Move && b.OnFailure == pipeline.Move && resolved(a.Failed) == resolved(b.Failed) {
+				errs.add(at(j, "failed"), "failed folder %s is also workflow %q's: give each workflow its own", b.Failed, a.Name)
 			}
 			if i < j && a.State == b.State && resolved(a.Out) != resolved(b.Out) {
 				errs.add(at(j, "state"), "state %s is also the state folder of workflow %q: give each workflow its own", b.State, a.Name)

@@ -62,7 +62,7 @@ type Entry struct {
 	In          string `yaml:"in"`
 	Out         string `yaml:"out"`
 	State       string `yaml:"state,omitempty"`
-	Priority    int    `yaml:"priority,omitempty"`
+	Priority    *int   `yaml:"priority,omitempty"` // nil: DefaultPriority
 	Workers     int    `yaml:"workers,omitempty"`
 	RetryFailed bool   `yaml:"retry-failed,omitempty"`
 	OnSuccess   string `yaml:"on-success,omitempty"`
@@ -211,6 +211,12 @@ func Parse(data []byte, path string) (*Config, error) {
 		return nil, errs.sorted()
 	}
 	return c, nil
+}
+
+// on reports whether a mistake was found on line already (a value of the
+// wrong kind is not reported again as out of range).
+func (e *Errors) on(line int) bool {
+	return slices.ContainsFunc(e.List, func(x Error) bool { return x.Line == line })
 }
 
 func (e *Errors) sorted() *Errors {

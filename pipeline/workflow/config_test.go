@@ -137,6 +137,8 @@ func TestParseBroken(t *testing.T) {
 			[]string{"1: cannot unmarshal", `2: "soon" is not a duration`, "8: cannot unmarshal"}},
 		{"priority out of range", "workflows:\n" + wf("a", "hot/web", "out", recipe, "priority: 10"),
 			[]string{"6: priority 10: want 1 (most urgent) to 9"}},
+		{"priority 0", "workflows:\n" + wf("a", "hot/web", "out", recipe, "priority: 0"),
+			[]string{"6: priority 0: want 1 (most urgent) to 9"}},
 		{"overlapping inputs", "workflows:\n" + wf("a", "hot", "out/a", recipe) + wf("b", "hot/web", "out/b", recipe),
 			[]string{`7: hot/web overlaps the hot folder of workflow "a" (line 3)`}},
 		{"same input twice", "workflows:\n" + wf("a", "hot/web", "out/a", recipe) + wf("b", "hot/web/", "out/b", recipe),
@@ -229,5 +231,26 @@ func TestStudioExample(t *testing.T) {
 	}
 	if a := c.Workflows[3].Recipe.Steps[0].Actions.Actions[0].File; a != filepath.Join(dir, "etc", "house.atn") {
 		t.Errorf("retouch's action file %s: want it beside its recipe", a)
+	}
+}
+
+// TestMoveFolders: each workflow moves its inputs into a folder of its
+// own by default; two that share one by choice are refused.
+func TestMoveFolders(t *testing.T) {
+	dir := studio(t)
+	const recipe = "    recipe: {steps: [{op: remove-background}]}\n"
+	c, err := parseIn(t, dir, "workflows:\n  - name: a\n    in: hot/web\n    out: out/a\n    on-success: move\n"+recipe+
+		"  - name: b\n    in: hot/cutout\n    out: out/b\n    on-success: move\n"+recipe)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if a, b := c.Workflows[0], c.Workflows[1]; a.Processed != filepath.Join(dir, "hot/processed/a") || b.Processed != filepath.Join(dir, "hot/processed/b") ||
+		a.Failed != filepath.Join(dir, "hot/failed/a") {
+		t.Errorf("move folders %s, %s, %s", a.Processed, b.Processed, a.Failed)
+	}
+	_, err = parseIn(t, dir, "workflows:\n  - name: a\n    in: hot/web\n    out: out/a\n    on-success: move\n    processed: done\n"+recipe+
+		"  - name: b\n    in: hot/cutout\n    out: out/b\n    on-success: move\n    processed: done\n"+recipe)
+	if err == nil || !strings.Contains(err.Error(), `:12: processed folder `+filepath.Join(dir, "done")+` is also workflow "a"'s`) {
+		t.Errorf("two workflows moving into one folder: %v", err)
 	}
 }

@@ -115,3 +115,19 @@ func TestSchemaValidates(t *testing.T) {
 		}
 	}
 }
+
+// TestReadmeExample: the README's worked config is testdata/studio.yaml,
+// which the tests parse and validate against the schema.
+func TestReadmeExample(t *testing.T) {
+	readme, err := os.ReadFile("../../README.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	example, err := os.ReadFile("testdata/studio.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Contains(readme, append([]byte("```yaml\n"), example...)) {
+		t.Error("the README's worked config is not testdata/studio.yaml: make them the same")
+	}
+}
