@@ -42,9 +42,8 @@ type Runner struct {
 
 	mu      sync.Mutex
 	runs    map[string]*run             // the pipeline of each workflow, running or retiring
-	next    map[string]Workflow         // a changed workflow's successor, started when its old run ends
+	pending []Workflow                  // to start once no run they collide with is left (see collides)
 	ended   map[string]pipeline.Summary // the summaries of runs that ended, by workflow
-	retired map[string]bool             // workflows removed by a reload
 	known   map[string]Workflow         // the latest of each workflow started
 }
 
@@ -71,8 +70,7 @@ func NewRunner(env Env) *Runner {
 		env.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Runner{env: env, reload: make(chan []Workflow, 1), runs: map[string]*run{},
-		next: map[string]Workflow{}, ended: map[string]pipeline.Summary{}, retired: map[string]bool{},
-		known: map[string]Workflow{}}
+		ended: map[string]pipeline.Summary{}, known: map[string]Workflow{}}
 }
 
 // Run starts every workflow of ws and returns when all have ended: in
@@ -125,7 +123,7 @@ func (r *Runner) active() int {
 func (r *Runner) stopAll() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	clear(r.next)
+	r.pending = nil
 	for _, x := range r.runs {
 		x.stop()
 	}
@@ -158,7 +156,6 @@ func (r *Runner) start(ctx context.Context, w Workflow, results chan<- result, w
 	r.mu.Lock()
 	r.runs[w.Name] = x
 	r.known[w.Name] = w
-	delete(r.retired, w.Name)
 	r.mu.Unlock()
 	log.Info("workflow started", "in", w.In, "out", w.Out, "priority", w.Priority, "steps", len(w.Recipe.Steps))
 	wg.Go(func() {
@@ -194,31 +191,25 @@ func (r *Runner) workers(w Workflow) int {
 	return pipeline.WorkersFor(d / time.Duration(len(w.Recipe.Steps)))
 }
 
-// ended1 records a run that ended and starts its successor, if a reload
-// changed it. A run's error is returned.
+// ended1 records a run that ended and starts the workflows that waited
+// for it (a changed workflow's new version). A run's error is returned.
 func (r *Runner) ended1(ctx context.Context, res result, results chan<- result, wg *sync.WaitGroup) error {
 	w := res.r.w
 	r.mu.Lock()
 	if r.runs[w.Name] == res.r {
 		delete(r.runs, w.Name)
 	}
+	total := res.sum
 	if earlier, ok := r.ended[w.Name]; ok {
-		res.sum = Add(earlier, res.sum)
+		total = Add(earlier, res.sum)
 	}
-	r.ended[w.Name] = res.sum
-	succ, ok := r.next[w.Name]
-	delete(r.next, w.Name)
+	r.ended[w.Name] = total
 	r.mu.Unlock()
-	log := r.env.Logger.With("workflow", w.Name)
 	if res.err != nil {
 		return fmt.Errorf("workflow %s: %w", w.Name, res.err)
 	}
-	log.Info("workflow ended", "done", res.sum.Done, "failed", res.sum.Failed, "pending", res.sum.Pending)
-	if ok && !isClosed(r.env.Stop) {
-		if err := r.start(ctx, succ, results, wg); err != nil {
-			log.Error("reload: the changed workflow cannot start; it stays stopped", "error", err)
-		}
-	}
+	r.env.Logger.Info("workflow ended", "workflow", w.Name, "done", res.sum.Done, "failed", res.sum.Failed, "pending", res.sum.Pending)
+	r.startPending(ctx, results, wg)
 	return nil
 }
 
@@ -248,7 +239,7 @@ func (r *Runner) apply(ctx context.Context, ws []Workflow, results chan<- result
 		want[w.Name] = w
 	}
 	r.mu.Lock()
-	var start []Workflow
+	r.pending = nil // what an earlier reload left waiting is this one's to say
 	for _, name := range slices.Sorted(maps.Keys(r.runs)) {
 		x := r.runs[name]
 		w, keep := want[name]
@@ -256,30 +247,56 @@ func (r *Runner) apply(ctx context.Context, ws []Workflow, results chan<- result
 		case !keep:
 			removed = append(removed, name)
 			x.stop()
-			delete(r.next, name)
-			r.retired[name] = true
 		case w.Same(x.w) && !isClosed(x.retire):
 			same = append(same, name)
 		default:
 			changed = append(changed, name)
 			x.stop()
-			r.next[name] = w // started when x has ended
+			r.pending = append(r.pending, w) // once x has ended
 		}
 	}
 	for _, w := range ws {
 		if _, running := r.runs[w.Name]; !running {
 			added = append(added, w.Name)
-			start = append(start, w)
+			r.pending = append(r.pending, w)
 		}
 	}
 	r.mu.Unlock()
 	r.env.Logger.Info("config reloaded", "added", strings.Join(added, ","), "changed", strings.Join(changed, ","),
 		"removed", strings.Join(removed, ","), "unchanged", strings.Join(same, ","))
-	for _, w := range start {
+	r.startPending(ctx, results, wg)
+}
+
+// startPending starts the pending workflows that no run collides with
+// any more.
+func (r *Runner) startPending(ctx context.Context, results chan<- result, wg *sync.WaitGroup) {
+	if isClosed(r.env.Stop) {
+		return
+	}
+	r.mu.Lock()
+	var ready []Workflow
+	r.pending = slices.DeleteFunc(r.pending, func(w Workflow) bool {
+		for _, x := range r.runs {
+			if collides(w, x.w) {
+				return false
+			}
+		}
+		ready = append(ready, w)
+		return true
+	})
+	r.mu.Unlock()
+	for _, w := range ready {
 		if err := r.start(ctx, w, results, wg); err != nil {
-			r.env.Logger.Error("reload: the new workflow cannot start", "workflow", w.Name, "error", err)
+			r.env.Logger.Error("reload: the workflow cannot start; it stays stopped", "workflow", w.Name, "error", err)
 		}
 	}
+}
+
+// collides reports whether w cannot run beside a: the same name, state
+// folder (its lock) or hot folder. A changed or renamed workflow waits
+// until its earlier version has finished what it took.
+func collides(w, a Workflow) bool {
+	return w.Name == a.Name || w.State == a.State || w.In == a.In || within(w.In, a.In) || within(a.In, w.In)
 }
 
 // Stats adds up every workflow's counters: those running and those that
