@@ -30,7 +30,6 @@ import (
 	"os"
 	"os/signal"
 	"path/filepath"
-	"reflect"
 	"runtime/debug"
 	"slices"
 	"strconv"
@@ -39,7 +38,6 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
-	"unicode"
 
 	"hotfolder/pipeline"
 	"hotfolder/pipeline/logging"
@@ -760,6 +758,9 @@ var runFlags = map[string]bool{"config": true, "once": true, "v": true, "quiet":
 // line is one usage error), and takes its global settings as the flags'.
 func loadConfig(cfg *config) error {
 	for _, f := range slices.Sorted(maps.Keys(cfg.given)) {
+		if f == "dry-run" || f == "print-config" {
+			return usagef("-%s works on one folder given by flags, not on -config", f)
+		}
 		if !runFlags[f] {
 			return usagef("-%s goes in the config file with -config (only -once, -v, -quiet, -progress, -stats, -log-format, -log-file, -grace and -max-duration go with it)", f)
 		}
@@ -917,23 +918,10 @@ func reloadOnHUP(cfg config, runner *workflow.Runner, log *slog.Logger) func() {
 			case <-done:
 				return
 			}
-			c, err := workflow.Load(cfg.configFile)
-			if err != nil {
-				log.Error("reload: the config file has mistakes; the workflows go on as they were", "error", err)
-				continue
-			}
-			if !reflect.DeepEqual(withoutWorkflows(c.File), withoutWorkflows(cfg.wf.File)) {
-				log.Warn("reload: the global settings changed; they take effect when hotfolder is restarted")
-			}
-			runner.Reload(c.Workflows)
+			runner.ReloadFile(cfg.configFile, cfg.wf.File)
 		}
 	}()
 	return func() { signal.Stop(hup); close(done) }
-}
-
-func withoutWorkflows(f workflow.File) workflow.File {
-	f.Workflows = nil
-	return f
 }
 
 // printConfig prints the config file that does what the flags do: one
@@ -974,7 +962,7 @@ func flagsConfig(cfg config) (workflow.File, error) {
 	}
 	// The emulator's jobs stay where the flags keep them: in the state folder.
 	state := cmp.Or(abs(cfg.state), pipeline.StateDir(out))
-	e := workflow.Entry{Name: workflowName(in), In: in, Out: out, State: abs(cfg.state), Workers: cfg.workers,
+	e := workflow.Entry{Name: workflow.NameFor(in), In: in, Out: out, State: abs(cfg.state), Workers: cfg.workers,
 		RetryFailed: cfg.retryFailed, OnSuccess: cfg.onSuccess, OnFailure: cfg.onFailure}
 	// The flags' move folders, written out: a workflow's defaults differ.
 	if cfg.onOK == pipeline.Move {
@@ -999,21 +987,6 @@ func flagsConfig(cfg config) (workflow.File, error) {
 		Workflows: []workflow.Entry{e},
 	}
 	return workflow.WithoutDefaults(f, d), nil
-}
-
-// workflowName names the flags' workflow after its hot folder.
-func workflowName(in string) string {
-	name := strings.Map(func(r rune) rune {
-		if r < 128 && (r == '.' || r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
-			return r
-		}
-		return '-'
-	}, filepath.Base(in))
-	name = strings.TrimLeft(name, ".-_")
-	if len(name) > 64 {
-		name = name[:64]
-	}
-	return cmp.Or(name, "hotfolder")
 }
 
 // quota is the limiter a run paces its requests with: its own

@@ -7,6 +7,7 @@ package workflow
 
 import (
 	"bytes"
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -15,6 +16,8 @@ import (
 	"slices"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"go.yaml.in/yaml/v3"
 
@@ -303,6 +306,22 @@ func block(n *yaml.Node) {
 	for _, c := range n.Content {
 		block(c)
 	}
+}
+
+// NameFor names the workflow of hot folder in (-print-config): its base
+// name, with what a name may not hold turned into '-'.
+func NameFor(in string) string {
+	name := strings.Map(func(r rune) rune {
+		if r < utf8.RuneSelf && (r == '.' || r == '_' || r == '-' || unicode.IsLetter(r) || unicode.IsDigit(r)) {
+			return r
+		}
+		return '-'
+	}, filepath.Base(in))
+	name = strings.TrimLeft(name, ".-_")
+	if len(name) > 64 {
+		name = name[:64]
+	}
+	return cmp.Or(name, "hotfolder")
 }
 
 // RecipeFile is a recipe given as a file's path in an Entry.

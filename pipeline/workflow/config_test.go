@@ -254,3 +254,14 @@ func TestMoveFolders(t *testing.T) {
 		t.Errorf("two workflows moving into one folder: %v", err)
 	}
 }
+
+func TestNameFor(t *testing.T) {
+	for in, want := range map[string]string{
+		"/srv/hot/cutout-white": "cutout-white", "/srv/Hot Folder": "Hot-Folder", "/srv/.hidden": "hidden",
+		"/srv/café": "caf-", "/": "hotfolder", "/srv/" + strings.Repeat("a", 70): strings.Repeat("a", 64),
+	} {
+		if got := NameFor(in); got != want || !namePattern.MatchString(got) {
+			t.Errorf("NameFor(%q) = %q, want %q (a valid name)", in, got, want)
+		}
+	}
+}

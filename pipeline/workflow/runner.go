@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"maps"
+	"reflect"
 	"slices"
 	"strings"
 	"sync"
@@ -225,6 +226,24 @@ func (r *Runner) Reload(ws []Workflow) {
 	default:
 	}
 	r.reload <- ws
+}
+
+// ReloadFile reads the config file at path again and reloads its
+// workflows; a file with mistakes is logged, with their lines, and changes
+// nothing. The global settings are those of started, the file the process
+// started with: a change to them is logged, and waits for a restart.
+func (r *Runner) ReloadFile(path string, started File) {
+	c, err := Load(path)
+	if err != nil {
+		r.env.Logger.Error("reload: the config file has mistakes; the workflows go on as they were", "error", err)
+		return
+	}
+	now := c.File
+	now.Workflows, started.Workflows = nil, nil
+	if !reflect.DeepEqual(now, started) {
+		r.env.Logger.Warn("reload: the global settings changed; they take effect when hotfolder is restarted")
+	}
+	r.Reload(c.Workflows)
 }
 
 // apply carries out a reload.
