@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"hotfolder/ratelimit"
+	"hotfolder/ratelimit/redisquota/redistest"
 )
 
 // tight is the limit the workflow tests run at, in the emulator and in
@@ -405,4 +406,37 @@ func checkReload(t *testing.T, st emuStats, outs, remove string) {
 		t.Errorf("%d 429s, want none", st.TooMany)
 	}
 	t.Logf("removed workflow: %d done before it stopped, %d left; %d inputs, one POST each", removed, left, len(st.PostsPerSource))
+}
+
+// The workflows of one process share the organization's quota through
+// Redis as well: two workflows, with redis in the config, keep to the
+// limit together.
+func TestWorkflowsSharedThroughRedis(t *testing.T) {
+	rds := redistest.Start(t)
+	// 3 s windows: a new Redis holds every bucket back for three of them.
+	emu := startEmulator(t, rb4...)
+	const n = 5
+	a, b := namedInputs(t, "a", n), namedInputs(t, "b", n)
+	outs := t.TempDir()
+	global := strings.Replace(emulatorConfig(emu, filepath.Join(outs, "state")),
+		"limit: [remove-background.post=40/10s, post=40/10s,", "limit: [remove-background.post=12/3s, post=12/3s,", 1)
+	cfg := writeConfig(t, global+fmt.Sprintf(`redis: %s
+quota-group: studio
+workflows:
+  - {name: a, in: %s, out: %s/a, recipe: {steps: [{op: remove-background}]}}
+  - {name: b, in: %s, out: %s/b, priority: 2, recipe: {steps: [{op: remove-background}], outputs: [jpeg]}}
+`, rds.URL, a, outs, b, outs))
+	if r := hotfolder(t, emu.env(), "-config", cfg, "-once"); r.code != exitOK {
+		t.Fatalf("exit %d, want 0", r.code)
+	}
+	if pa, jb := countFiles(filepath.Join(outs, "a"), "a*.png"), countFiles(filepath.Join(outs, "b"), "b*.jpg"); pa != n || jb != n {
+		t.Errorf("%d and %d outputs, want %d each", pa, jb, n)
+	}
+	st := emu.stats(t)
+	if st.TooMany != 0 || len(st.Accepted) != 2*n {
+		t.Errorf("%d 429s and %d jobs; want none and %d", st.TooMany, len(st.Accepted), 2*n)
+	}
+	if v := ratelimit.Violations(ratelimit.Limit{N: 12, Window: 3 * time.Second}, st.PostTimes); v != 0 {
+		t.Errorf("%d POSTs over the limit", v)
+	}
 }
