@@ -9,9 +9,12 @@ import (
 	"fmt"
 	"image"
 	"image/jpeg"
+	"io"
+	"net/http"
 	"os"
 	"path"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"syscall"
 	"testing"
@@ -196,6 +199,7 @@ func TestWorkflowsRushBeatsBacklog(t *testing.T) {
     priority: 1
     recipe: {steps: [{op: remove-background}]}
 `, bulk, outs, rush, outs))
+	cfg = addLine(t, cfg, "metrics-addr: 127.0.0.1:0")
 	cmd, stderr := startHotfolderEnv(t, emu.env(), "-config", cfg, "-v", "-log-format", "json", "-log-file", logFile, "-progress", "none")
 	waitUntil(t, "the backlog to start", func() bool { return emu.stats(t).Posts >= 8 })
 	const rushFiles = 3
@@ -211,6 +215,7 @@ func TestWorkflowsRushBeatsBacklog(t *testing.T) {
 	for i := range rushFiles {
 		waitFor(t, filepath.Join(outs, "rush", fmt.Sprintf("r%02d.png", i)))
 	}
+	checkWorkflowMetrics(t, stderr.String(), rushFiles)
 	cmd.Process.Signal(syscall.SIGTERM)
 	if code := exitCode(t, cmd); code != exitOK {
 		t.Fatalf("exit %d after SIGTERM in watch mode, want 0\n%s", code, stderr)
@@ -438,5 +443,43 @@ workflows:
 	}
 	if v := ratelimit.Violations(ratelimit.Limit{N: 12, Window: 3 * time.Second}, st.PostTimes); v != 0 {
 		t.Errorf("%d POSTs over the limit", v)
+	}
+}
+
+// addLine adds a global setting to the config file at p.
+func addLine(t *testing.T, p, line string) string {
+	t.Helper()
+	data, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	write(t, p, append([]byte(line+"\n"), data...))
+	return p
+}
+
+// checkWorkflowMetrics scrapes the run's metrics (address from its
+// stderr): the rush and bulk workflows have their own series.
+func checkWorkflowMetrics(t *testing.T, stderr string, rushDone int) {
+	t.Helper()
+	addr := regexp.MustCompile(`metrics at (http://\S+)/metrics`).FindStringSubmatch(stderr)
+	if addr == nil {
+		t.Fatalf("the metrics address is not printed:\n%s", stderr)
+	}
+	resp, err := http.Get(addr[1] + "/metrics")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	for _, want := range []string{
+		fmt.Sprintf(`hotfolder_workflow_files_finished_total{outcome="done",workflow="rush"} %d`, rushDone),
+		`hotfolder_workflow_priority{workflow="rush"} 1`,
+		`hotfolder_workflow_priority{workflow="bulk"} 5`,
+		`hotfolder_workflow_files_found_total{workflow="bulk"} 200`,
+		`hotfolder_workflow_running{workflow="bulk"} 1`,
+	} {
+		if !strings.Contains(string(body), want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
 	}
 }
