@@ -69,6 +69,7 @@ Usage:
   hotfolder -config FILE [-once] [flags]                many hot folders (workflows), one recipe each
   hotfolder -in DIR -out DIR [flags] -print-config    the config file that does what these flags do
   hotfolder status [-out DIR | -state DIR] [-json]    what the journal says: counts, failures, jobs in flight
+  hotfolder status -config FILE [-json]               the same, for every workflow of a config file
   hotfolder emulator [-addr 127.0.0.1:8080] [flags]   run the API emulator on its own
 
 Without -once, hotfolder keeps watching -in for new images until SIGINT,
