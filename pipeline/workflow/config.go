@@ -101,6 +101,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 type Config struct {
 	Path      string // the file it was read from
 	File             // as written, with the defaults filled in
+	// Workflows are File.Workflows checked (it hides that field: reach
+	// the entries as written through c.File.Workflows).
 	Workflows []Workflow
 }
 
