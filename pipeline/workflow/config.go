@@ -99,8 +99,8 @@ func (d *Duration) UnmarshalYAML(n *yaml.Node) error {
 
 // Config is a checked config file: absolute folders, parsed recipes.
 type Config struct {
-	Path      string // the file it was read from
-	File             // as written, with the defaults filled in
+	Path string // the file it was read from
+	File        // as written, with the defaults filled in
 	// Workflows are File.Workflows checked (it hides that field: reach
 	// the entries as written through c.File.Workflows).
 	Workflows []Workflow
