@@ -12,6 +12,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/sha256"
@@ -23,6 +24,7 @@ import (
 	"io"
 	"io/fs"
 	"log/slog"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -45,6 +47,7 @@ import (
 	"hotfolder/pipeline/notify"
 	"hotfolder/pipeline/progress"
 	"hotfolder/pipeline/review"
+	"hotfolder/pipeline/workflow"
 	"hotfolder/ratelimit"
 	"hotfolder/ratelimit/redisquota"
 	"hotfolder/uploader"
@@ -69,13 +72,17 @@ edit, actions, product crop, composite, manifest, auto crop, or a recipe of seve
 
 Usage:
   hotfolder -in DIR -out DIR [-once] [flags]
+  hotfolder -config FILE [-once] [flags]                many hot folders (workflows), one recipe each
+  hotfolder -in DIR -out DIR [flags] -print-config    the config file that does what these flags do
   hotfolder status [-out DIR | -state DIR] [-json]    what the journal says: counts, failures, jobs in flight
   hotfolder review [-out DIR | -state DIR] [-open]    write the morning review page (STATE/review/index.html)
+  hotfolder status -config FILE [-json]               the same, for every workflow of a config file
   hotfolder emulator [-addr 127.0.0.1:8080] [flags]   run the API emulator on its own
 
 Without -once, hotfolder keeps watching -in for new images until SIGINT,
 SIGTERM or SIGHUP (the first finishes the images in progress, a second
-aborts; under nohup SIGHUP stays ignored).
+aborts; under nohup SIGHUP stays ignored). With -config, SIGHUP reloads the
+config file instead.
 Without ADOBE_CLIENT_ID in the environment it uses its built-in emulator of
 the API: the results are an approximation made on this machine, not Adobe's.
 
@@ -152,6 +159,8 @@ type config struct {
 	notifyURL       string // -notify: the webhook
 	notifyAt        string // -notify-at, parsed into notifyClock
 	notifyFailures  int
+	configFile      string
+	printConfig     bool
 
 	// Parsed once by validate from the flags above.
 	onOK, onFail pipeline.Action   // from -on-success and -on-failure
@@ -161,6 +170,7 @@ type config struct {
 	fingerprint  string            // the recipe's
 	given        map[string]bool   // the flags given on the command line
 	notifyClock  notify.Clock      // from -notify-at
+	wf           *workflow.Config  // from -config
 }
 
 // usageError is a mistake on the command line: exit status 2.
@@ -197,9 +207,17 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return exitOK
 	}
 
-	st, cleanup := newStopper(stderr, cfg.grace, cfg.maxDuration)
+	if cfg.printConfig {
+		return printConfig(cfg, stdout, stderr)
+	}
+	st, cleanup := newStopper(stderr, cfg.grace, cfg.maxDuration, cfg.wf == nil)
 	defer cleanup()
-	sum, err := process(st.ctx, cfg, st.stop, stderr)
+	var sum pipeline.Summary
+	if cfg.wf != nil {
+		sum, err = processWorkflows(st.ctx, cfg, st.stop, stderr)
+	} else {
+		sum, err = process(st.ctx, cfg, st.stop, stderr)
+	}
 	// The time limit is the planned end of a night: not an interruption,
 	// even when the grace period cut jobs off (they resume next time).
 	stopped := isClosed(st.stop) && !st.timeUp.Load()
@@ -251,11 +269,16 @@ type stopper struct {
 }
 
 // newStopper starts watching for signals and the time limit (0: none).
-func newStopper(stderr io.Writer, grace, maxDuration time.Duration) (*stopper, func()) {
+// hup: SIGHUP stops the run too (with -config it reloads instead).
+func newStopper(stderr io.Writer, grace, maxDuration time.Duration, hup bool) (*stopper, func()) {
 	s := &stopper{stop: make(chan struct{}), grace: grace, stderr: stderr}
 	s.ctx, s.abort = context.WithCancel(context.Background())
 	ch := make(chan os.Signal, 2)
-	signal.Notify(ch, stopSignals()...)
+	sigs := stopSignals()
+	if !hup {
+		sigs = sigs[:2]
+	}
+	signal.Notify(ch, sigs...)
 	var limit <-chan time.Time
 	var timer *time.Timer
 	if maxDuration > 0 {
@@ -388,6 +411,8 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 	fs.BoolVar(&cfg.verbose, "v", false, "log every request and every finished file")
 	fs.BoolVar(&cfg.quiet, "quiet", false, "print only warnings, errors and the summary")
 	fs.BoolVar(&cfg.showVersion, "version", false, "print the version and exit")
+	fs.StringVar(&cfg.configFile, "config", "", "run the workflows of this YAML `file`: many hot folders, each with its own recipe, sharing one quota (see the README); SIGHUP reloads it")
+	fs.BoolVar(&cfg.printConfig, "print-config", false, "print the config file (for -config) that does what the other flags do, and exit")
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
 	}
@@ -404,11 +429,17 @@ func parseFlags(args []string, stderr io.Writer) (config, error) {
 
 // validate checks flag values that do not depend on the environment.
 func validate(cfg *config) error {
-	if cfg.in == "" || cfg.out == "" {
-		return usagef("both -in and -out are required")
-	}
-	if err := buildRecipe(cfg); err != nil {
-		return err
+	switch {
+	case cfg.configFile != "":
+		if err := loadConfig(cfg); err != nil {
+			return err
+		}
+	case cfg.in == "" || cfg.out == "":
+		return usagef("both -in and -out are required (or -config FILE)")
+	default:
+		if err := buildRecipe(cfg); err != nil {
+			return err
+		}
 	}
 	switch cfg.api {
 	case "auto", "adobe", "emulator":
@@ -798,6 +829,247 @@ func startNotify(ctx context.Context, cfg config, s setup, p *pipeline.Pipeline,
 	}
 }
 
+// runFlags are the flags that go with -config: how this run goes, not what
+// it does (that is the file's).
+var runFlags = map[string]bool{"config": true, "once": true, "v": true, "quiet": true, "progress": true, "stats": true,
+	"log-format": true, "log-file": true, "grace": true, "max-duration": true}
+
+// loadConfig reads -config, checked as a whole (every mistake with its
+// line is one usage error), and takes its global settings as the flags'.
+func loadConfig(cfg *config) error {
+	for _, f := range slices.Sorted(maps.Keys(cfg.given)) {
+		if f == "dry-run" || f == "print-config" {
+			return usagef("-%s works on one folder given by flags, not on -config", f)
+		}
+		if !runFlags[f] {
+			return usagef("-%s goes in the config file with -config (only -once, -v, -quiet, -progress, -stats, -log-format, -log-file, -grace and -max-duration go with it)", f)
+		}
+	}
+	c, err := workflow.Load(cfg.configFile)
+	if err != nil {
+		return usageError{err.Error()}
+	}
+	g := c.File
+	cfg.wf = c
+	cfg.api, cfg.imsURL, cfg.imageAPIURL, cfg.photoshopAPIURL = g.API, g.IMSURL, g.ImageAPIURL, g.PhotoshopAPIURL
+	cfg.storage, cfg.s3Endpoint, cfg.s3PathStyle = g.Storage, g.S3Endpoint, g.S3PathStyle
+	cfg.limits, cfg.limitOverrides, cfg.limitMargin = g.Limits, g.Limit, g.LimitMargin
+	cfg.maxPosts, cfg.dailyPosts, cfg.redis, cfg.quotaGroup = g.MaxPosts, g.DailyPosts, g.Redis, g.QuotaGroup
+	cfg.metricsAddr, cfg.state, cfg.keepUploads = g.MetricsAddr, g.State, g.KeepUploads
+	cfg.jobTimeout, cfg.settle, cfg.poll = time.Duration(g.JobTimeout), time.Duration(g.Settle), time.Duration(g.Poll)
+	return nil
+}
+
+// configSetup is resolve for -config: the folders are the workflows' (the
+// file checked them); the process's state folder holds the built-in
+// emulator's jobs.
+func configSetup(cfg config, getenv func(string) string) setup {
+	s := setup{state: cfg.wf.State, api: cfg.api, secrets: logging.EnvSecrets(getenv)}
+	s.in, _ = filepath.Abs(cfg.configFile)
+	if s.api == "auto" {
+		s.api = "emulator"
+		if getenv("ADOBE_CLIENT_ID") != "" {
+			s.api = "adobe"
+		}
+	}
+	if s.api == "emulator" {
+		s.emuSecret = rand.Text()
+		s.secrets = append(s.secrets, s.emuSecret)
+	}
+	return s
+}
+
+// processWorkflows runs every workflow of -config in this process, on one
+// quota shared by priority, and reloads the file on SIGHUP.
+func processWorkflows(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Writer) (pipeline.Summary, error) {
+	var sum pipeline.Summary
+	s := configSetup(cfg, os.Getenv)
+	var (
+		runner  *workflow.Runner
+		sched   *ratelimit.Scheduler
+		limiter sharedOrOwn
+	)
+	display, err := progress.New(stderr, cfg.displayMode(), progress.Options{
+		Stats:    func() pipeline.Stats { return runner.Stats() },
+		Quota:    func() bool { return sched.Stats(limiter.Stats()).WaitingOnQuota() },
+		Parts:    func() []progress.Part { return progressParts(runner.Parts()) },
+		Interval: cfg.stats,
+	})
+	if err != nil {
+		return sum, err
+	}
+	log, closeLog, err := openLog(cfg, display, s.secrets)
+	if err != nil {
+		return sum, err
+	}
+	defer closeLog()
+	limiter, closeQuota, err := newQuota(ctx, cfg, s, log, os.Getenv)
+	if err != nil {
+		return sum, err
+	}
+	defer closeQuota()
+	var observe func(ratelimit.Granted)
+	if cfg.verbose {
+		observe = func(g ratelimit.Granted) {
+			log.Debug("quota granted", "workflow", g.Workflow, "priority", g.Priority, "bucket", g.Bucket,
+				"waited", g.Waited, "overtaken", g.Overtaken, "interval", limiter.Interval(g.Bucket))
+		}
+	}
+	sched = ratelimit.NewScheduler(limiter, ratelimit.SchedulerOptions{Observe: observe})
+	var m *metrics.Metrics
+	if cfg.metricsAddr != "" {
+		m = metrics.New(metrics.Options{Stats: func() pipeline.Stats { return runner.Stats() },
+			Quota: func() ratelimit.Stats { return sched.Stats(limiter.Stats()) }, Shared: limiter.shared,
+			Workflows: func() []metrics.Workflow { return metricParts(runner.Parts(), sched) }})
+	}
+	ucfg, stopAPI, err := apiConfig(ctx, cfg, s, m, log, stderr)
+	if err != nil {
+		return sum, err
+	}
+	defer stopAPI()
+	runner = workflow.NewRunner(workflow.Env{Scheduler: sched, Interval: limiter.Interval, Stop: stop, Logger: log,
+		Dedupe: cfg.dedupe, KeepUploads: cfg.keepUploads,
+		NewRemote: func(ctx context.Context, w workflow.Workflow, lim uploader.Limiter) (pipeline.Remote, func(), error) {
+			u := ucfg
+			u.Limiter, u.Logger, u.JobTimes = lim, log.With("workflow", w.Name), uploader.NewJobTimes()
+			c, err := uploader.New(u)
+			if err == nil {
+				err = c.CheckAuth(ctx)
+			}
+			return c, func() { closeClient(ctx, c, log) }, err
+		},
+		NewSource: func(w workflow.Workflow) (pipeline.Source, error) {
+			return watcher.New(watcher.Config{Root: w.In, Exclude: []string{w.Out, w.State, w.Processed, w.Failed, s.state},
+				Settle: cfg.settle, Once: cfg.once, Poll: cfg.poll, Logger: log.With("component", "watcher", "workflow", w.Name)})
+		},
+	})
+	defer reloadOnHUP(cfg, runner, log)()
+	if m != nil {
+		stopMetrics, err := serveMetrics(cfg.metricsAddr, m, nil, stderr)
+		if err != nil {
+			return sum, err
+		}
+		defer stopMetrics()
+	}
+	display.Start()
+	sum, err = runner.Run(ctx, cfg.wf.Workflows)
+	display.Stop()
+	if !cfg.quiet || sum.Failed > 0 {
+		w := redacting{stderr, logging.NewRedactor(s.secrets)}
+		progress.WriteSummary(w, sum, time.Now())
+		progress.WriteParts(w, progressParts(runner.Parts()))
+	}
+	return sum, err
+}
+
+// progressParts are the workflows' counters for the display.
+func progressParts(parts []workflow.Part) []progress.Part {
+	out := make([]progress.Part, len(parts))
+	for i, p := range parts {
+		out[i] = progress.Part{Name: p.Name, Stats: p.Stats}
+	}
+	return out
+}
+
+// metricParts are the workflows' counters and waits for the metrics.
+func metricParts(parts []workflow.Part, sched *ratelimit.Scheduler) []metrics.Workflow {
+	out := make([]metrics.Workflow, len(parts))
+	for i, p := range parts {
+		out[i] = metrics.Workflow{Name: p.Name, Priority: p.Priority, Running: p.Running, Stats: p.Stats}
+		for _, w := range sched.Waiting(p.Name) {
+			out[i].Waiting += w.N
+			out[i].LongestWait = max(out[i].LongestWait, w.Longest)
+		}
+	}
+	return out
+}
+
+// reloadOnHUP reads -config again on each SIGHUP and hands its workflows
+// to the runner; a file with mistakes is logged and changes nothing. The
+// global settings (limits, Redis, API) take effect at the next start.
+// The returned function stops listening.
+func reloadOnHUP(cfg config, runner *workflow.Runner, log *slog.Logger) func() {
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	done := make(chan struct{})
+	go func() {
+		for {
+			select {
+			case <-hup:
+			case <-done:
+				return
+			}
+			runner.ReloadFile(cfg.configFile, cfg.wf.File)
+		}
+	}()
+	return func() { signal.Stop(hup); close(done) }
+}
+
+// printConfig prints the config file that does what the flags do: one
+// workflow, named after -in, with the flags' recipe.
+func printConfig(cfg config, stdout, stderr io.Writer) int {
+	f, err := flagsConfig(cfg)
+	if err == nil {
+		var data []byte
+		if data, err = workflow.Marshal(f); err == nil {
+			fmt.Fprintln(stdout, "# hotfolder -config FILE: the flags' one workflow")
+			_, err = stdout.Write(data)
+		}
+	}
+	if err != nil {
+		fmt.Fprintf(stderr, "hotfolder: %v\n", err)
+		return exitUsage
+	}
+	return exitOK
+}
+
+// flagsConfig is the config file of the flags: their global settings
+// (those that differ from the defaults) and one workflow.
+func flagsConfig(cfg config) (workflow.File, error) {
+	in, err := filepath.Abs(cfg.in)
+	if err != nil {
+		return workflow.File{}, err
+	}
+	out, err := filepath.Abs(cfg.out)
+	if err != nil {
+		return workflow.File{}, err
+	}
+	abs := func(p string) string {
+		if p == "" {
+			return ""
+		}
+		a, _ := filepath.Abs(p)
+		return a
+	}
+	// The emulator's jobs stay where the flags keep them: in the state folder.
+	state := cmp.Or(abs(cfg.state), pipeline.StateDir(out))
+	e := workflow.Entry{Name: workflow.NameFor(in), In: in, Out: out, State: abs(cfg.state), Workers: cfg.workers,
+		RetryFailed: cfg.retryFailed, OnSuccess: cfg.onSuccess, OnFailure: cfg.onFailure}
+	// The flags' move folders, written out: a workflow's defaults differ.
+	if cfg.onOK == pipeline.Move {
+		e.Processed = cmp.Or(abs(cfg.processedDir), filepath.Join(filepath.Dir(in), "processed"))
+	}
+	if cfg.onFail == pipeline.Move {
+		e.Failed = cmp.Or(abs(cfg.failedDir), filepath.Join(filepath.Dir(in), "failed"))
+	}
+	if cfg.recipeFile != "" {
+		e.Recipe = workflow.RecipeFile(abs(cfg.recipeFile))
+	} else if e.Recipe, err = workflow.InlineRecipe(cfg.recipe); err != nil {
+		return workflow.File{}, err
+	}
+	d := workflow.Defaults()
+	f := workflow.File{
+		API: cfg.api, IMSURL: cfg.imsURL, ImageAPIURL: cfg.imageAPIURL, PhotoshopAPIURL: cfg.photoshopAPIURL,
+		Storage: cfg.storage, S3Endpoint: cfg.s3Endpoint, S3PathStyle: cfg.s3PathStyle,
+		Limits: cfg.limits, Limit: cfg.limitOverrides, LimitMargin: cfg.limitMargin,
+		MaxPosts: cfg.maxPosts, DailyPosts: cfg.dailyPosts, Redis: cfg.redis, QuotaGroup: cfg.quotaGroup,
+		MetricsAddr: cfg.metricsAddr, State: state, KeepUploads: cfg.keepUploads,
+		JobTimeout: workflow.Duration(cfg.jobTimeout), Settle: workflow.Duration(cfg.settle), Poll: workflow.Duration(cfg.poll),
+		Workflows: []workflow.Entry{e},
+	}
+	return workflow.WithoutDefaults(f, d), nil
+}
+
 // quota is the limiter a run paces its requests with: its own
 // (*ratelimit.Set), or the organization's, shared through Redis
 // (*redisquota.Limiter).
@@ -925,17 +1197,36 @@ func openLog(cfg config, display io.Writer, secrets []string) (*slog.Logger, fun
 // stops the emulator, if one was started.
 func newClient(ctx context.Context, cfg config, s setup, limiter uploader.Limiter, m *metrics.Metrics,
 	jobTimes *uploader.JobTimes, log *slog.Logger, stderr io.Writer) (*uploader.Client, func(), error) {
+	ucfg, stopAPI, err := apiConfig(ctx, cfg, s, m, log, stderr)
+	if err != nil {
+		return nil, nil, err
+	}
+	ucfg.Limiter, ucfg.JobTimes = limiter, jobTimes
+	client, err := uploader.New(ucfg)
+	if err == nil {
+		err = client.CheckAuth(ctx)
+	}
+	if err != nil {
+		stopAPI()
+		return nil, nil, err
+	}
+	return client, stopAPI, nil
+}
+
+// apiConfig is the API clients' configuration, on Adobe or on the built-in
+// emulator (which it starts), without a limiter. The returned function
+// stops the emulator, if one was started.
+func apiConfig(ctx context.Context, cfg config, s setup, m *metrics.Metrics,
+	log *slog.Logger, stderr io.Writer) (uploader.Config, func(), error) {
 	hc := &http.Client{Transport: http.DefaultTransport.(*http.Transport).Clone()}
 	ucfg := uploader.Config{
 		IMSURL:          cfg.imsURL,
 		ImageAPIURL:     cfg.imageAPIURL,
 		PhotoshopAPIURL: cfg.photoshopAPIURL,
 		HTTPClient:      hc,
-		Limiter:         limiter,
 		KeyPrefix:       "hotfolder",
 		JobTimeout:      cfg.jobTimeout,
 		KeepUploads:     cfg.keepUploads,
-		JobTimes:        jobTimes,
 		Logger:          log,
 	}
 	if m != nil {
@@ -949,17 +1240,9 @@ func newClient(ctx context.Context, cfg config, s setup, limiter uploader.Limite
 		err = useAdobe(ctx, &ucfg, cfg, hc)
 	}
 	if err != nil {
-		return nil, nil, err
+		return ucfg, nil, err
 	}
-	client, err := uploader.New(ucfg)
-	if err == nil {
-		err = client.CheckAuth(ctx)
-	}
-	if err != nil {
-		stopAPI()
-		return nil, nil, err
-	}
-	return client, stopAPI, nil
+	return ucfg, stopAPI, nil
 }
 
 // useEmulator starts the built-in emulator and points ucfg at it. Its jobs
@@ -980,10 +1263,19 @@ func useEmulator(ucfg *uploader.Config, cfg config, s setup, log *slog.Logger, s
 	}
 	fmt.Fprintf(stderr, "hotfolder: %s: using the built-in emulator of the Photoshop API.\n", why)
 	fmt.Fprintln(stderr, "hotfolder: the results are this machine's approximation, NOT Adobe's. Set ADOBE_CLIENT_ID and ADOBE_CLIENT_SECRET to use Adobe.")
-	for _, step := range cfg.recipe.Steps {
-		for _, r := range step.Outputs {
-			if r.Format == "dng" {
-				log.Warn("the emulator does not make DNG: every file will fail with a dng output")
+	recipes := []uploader.Recipe{cfg.recipe}
+	if cfg.wf != nil {
+		recipes = recipes[:0]
+		for _, w := range cfg.wf.Workflows {
+			recipes = append(recipes, w.Recipe)
+		}
+	}
+	for _, rc := range recipes {
+		for _, step := range rc.Steps {
+			for _, r := range step.Outputs {
+				if r.Format == "dng" {
+					log.Warn("the emulator does not make DNG: every file will fail with a dng output")
+				}
 			}
 		}
 	}
@@ -1126,10 +1418,14 @@ func serveMetrics(addr string, m *metrics.Metrics, page http.Handler, stderr io.
 	mux := http.NewServeMux()
 	mux.Handle("/metrics", m.Handler())
 	mux.Handle("/healthz", m.Handler())
-	mux.Handle("/", page)
+	review := ""
+	if page != nil { // none with -config: the review page is not per workflow yet
+		mux.Handle("/", page)
+		review = fmt.Sprintf("review at http://%s/, ", ln.Addr())
+	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
 	go srv.Serve(ln)
-	fmt.Fprintf(stderr, "hotfolder: review at http://%s/, metrics at http://%[1]s/metrics, health at http://%[1]s/healthz\n", ln.Addr())
+	fmt.Fprintf(stderr, "hotfolder: %smetrics at http://%s/metrics, health at http://%[2]s/healthz\n", review, ln.Addr())
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -1236,11 +1532,15 @@ func runStatus(args []string, stdout, stderr io.Writer) int {
 	redisURL := fset.String("redis", "", "also show the organization's quota shared through this Redis `URL`: processes alive, grants, pauses, POSTs today")
 	groupName := fset.String("quota-group", "", "with -redis, the quota group (default: from ADOBE_CLIENT_ID, as the runs do)")
 	asJSON := fset.Bool("json", false, "print JSON")
+	configFile := fset.String("config", "", "the status of every workflow of this config `file`")
 	if err := fset.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
 		}
 		return exitUsage
+	}
+	if *configFile != "" {
+		return workflowStatus(*configFile, *asJSON, stdout, stderr)
 	}
 	dir := *state
 	if dir == "" && *out != "" {
@@ -1321,6 +1621,49 @@ func runReview(args []string, stdout, stderr io.Writer) int {
 		}
 		if err := exec.Command(opener, index).Start(); err != nil {
 			fmt.Fprintf(stderr, "hotfolder review: could not open a browser (%v): open the path above\n", err)
+		}
+	}
+	return exitOK
+}
+
+// workflowStatus prints what the journal of each workflow of a config file
+// says, workflow by workflow; one that has not run yet says so.
+func workflowStatus(file string, asJSON bool, stdout, stderr io.Writer) int {
+	c, err := workflow.Load(file)
+	if err != nil {
+		fmt.Fprintf(stderr, "hotfolder status: %v\n", err)
+		return exitUsage
+	}
+	now := time.Now()
+	all := map[string]*pipeline.Status{}
+	for _, w := range c.Workflows {
+		st, err := pipeline.ReadStatus(w.State, now)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			all[w.Name] = nil
+		case err != nil:
+			printError(stderr, fmt.Errorf("workflow %s: %w", w.Name, err))
+			return exitFatal
+		default:
+			all[w.Name] = &st
+		}
+	}
+	if asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if enc.Encode(struct {
+			Workflows map[string]*pipeline.Status `json:"workflows"`
+		}{all}) != nil {
+			return exitFatal
+		}
+		return exitOK
+	}
+	for _, w := range c.Workflows {
+		fmt.Fprintf(stdout, "workflow %s (priority %d, %s → %s)\n", w.Name, w.Priority, w.In, w.Out)
+		if st := all[w.Name]; st != nil {
+			progress.WriteStatus(stdout, *st, now)
+		} else {
+			fmt.Fprintln(stdout, "  no run yet")
 		}
 	}
 	return exitOK

@@ -25,4 +25,9 @@
 // before the request goes out, for the caller to journal; [Set.Restore]
 // hands the recent ones to the next process, which then resumes the pacing
 // where the last one stopped instead of starting with an empty window.
+//
+// Several workflows of one process (hotfolder -config) share one limiter
+// through a [Scheduler]: each waits through its own [Handle], and each
+// grant goes to the most urgent workflow waiting, round robin among
+// equals, without changing the limiter's pacing.
 package ratelimit

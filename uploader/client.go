@@ -87,6 +87,10 @@ type Config struct {
 	Observer Observer
 }
 
+// JobTimes is the client's memory of job durations (Config.JobTimes), nil
+// when it has none.
+func (c *Client) JobTimes() *JobTimes { return c.cfg.JobTimes }
+
 // PollPolicy is how a job's status is polled: the first GET Initial after
 // submission, then each wait Factor times the previous one, at most Max.
 // The defaults are Adobe's guidance.

@@ -33,6 +33,9 @@ type Options struct {
 	// quota in Redis) can be reached; while it cannot, no request is sent
 	// and the run is unhealthy. nil: the limiter is this process's own.
 	Shared func() (ok bool, reason string)
+	// Workflows, when set (with -config), breaks the run down by
+	// workflow: the hotfolder_workflow_* series. Called like Stats.
+	Workflows func() []Workflow
 	// StallAfter is how long work may wait with no file finishing (or
 	// none succeeding) before the run is reported unhealthy. Default
 	// [DefaultStallAfter].
@@ -138,6 +141,9 @@ func New(opt Options) *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 	)
+	if opt.Workflows != nil {
+		reg.MustRegister(newWorkflowCollector(opt.Workflows))
+	}
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{}))
 	mux.HandleFunc("GET /healthz", m.serveHealth)

@@ -33,6 +33,10 @@ type Options struct {
 	// Quota, if set, reports whether workers are waiting on the API quota;
 	// the display then shows "waiting on quota". Called like Stats.
 	Quota func() bool
+	// Parts, if set, breaks the counters down (by workflow, with -config):
+	// in lines mode each stats line is followed by one per part,
+	// "stats[NAME]: …". Called like Stats.
+	Parts func() []Part
 	// Interval is the period of the stats line in lines mode (default 1m).
 	Interval time.Duration
 	// Redraw is the redraw rate of the bar (default 200ms). It is a field of
@@ -104,6 +108,7 @@ func New(w io.Writer, mode string, opt Options) (Display, error) {
 		mode:     m,
 		stats:    opt.Stats,
 		quota:    opt.Quota,
+		parts:    opt.Parts,
 		now:      opt.Now,
 		interval: opt.Interval,
 		cols:     func() int { return termCols(w) },
@@ -158,6 +163,7 @@ type display struct {
 	mode     mode
 	stats    func() pipeline.Stats
 	quota    func() bool
+	parts    func() []Part
 	now      func() time.Time
 	interval time.Duration
 	cols     func() int // terminal width, -1 when unknown
@@ -327,6 +333,9 @@ func (d *display) update(ph phase) {
 			return
 		}
 		line := []byte("stats: " + join(fs) + "\n")
+		if d.parts != nil {
+			line = append(line, partLines(d.parts(), now)...)
+		}
 		d.mu.Lock()
 		defer d.mu.Unlock()
 		if ph == phaseFinal {
