@@ -206,7 +206,7 @@ func TestWorkflowsRushBeatsBacklog(t *testing.T) {
 	for i := range rushFiles {
 		// One at a time, a second apart: each meets the backlog alone.
 		name := fmt.Sprintf("r%02d.jpg", i)
-		copyFile(t, "sample-inputs/products/spade.jpg", filepath.Join(rush, "."+name+".part"))
+		copyDistinct(t, "sample-inputs/products/spade.jpg", filepath.Join(rush, "."+name+".part"))
 		if err := os.Rename(filepath.Join(rush, "."+name+".part"), filepath.Join(rush, name)); err != nil {
 			t.Fatal(err)
 		}
@@ -360,7 +360,7 @@ func TestWorkflowsReloadOnSIGHUP(t *testing.T) {
 	waitUntil(t, "the reload", func() bool { return strings.Contains(stderr.String(), "config reloaded") })
 	// Found after the reload: the changed workflow's new recipe.
 	for i := range 2 {
-		copyFile(t, "sample-inputs/products/cherries.jpg", filepath.Join(change, fmt.Sprintf("y%02d.jpg", i)))
+		copyDistinct(t, "sample-inputs/products/cherries.jpg", filepath.Join(change, fmt.Sprintf("y%02d.jpg", i)))
 	}
 	waitUntil(t, "the new and changed workflows' files", func() bool {
 		return countFiles(filepath.Join(outs, "add"), "*.png") == 3 && countFiles(filepath.Join(outs, "change"), "y*.jpg") == 2
