@@ -45,15 +45,22 @@ type flight struct {
 // failed on it, and the one being processed. It is safe for concurrent use.
 type contentIndex struct {
 	mu      sync.Mutex
-	done    map[contentKey]string // Rel of an input done with the content (its record holds the outputs)
-	failed  map[contentKey]string // Rel of an input whose job failed on the content
-	pending map[contentKey]string // Rel of an input on its way in an earlier run
+	done    map[contentKey]string   // Rel of an input done with the content (its record holds the outputs)
+	failed  map[contentKey]failedOn // an input whose job failed on the content
+	pending map[contentKey]string   // Rel of an input on its way in an earlier run
 	flights map[contentKey]*flight
+}
+
+// failedOn is the input whose job failed on a content, and whether that
+// was in an earlier run.
+type failedOn struct {
+	rel     string
+	earlier bool
 }
 
 // loadIndex reads the content index off the journal's records.
 func loadIndex(j *journal.Journal) (*contentIndex, error) {
-	ix := &contentIndex{done: map[contentKey]string{}, failed: map[contentKey]string{},
+	ix := &contentIndex{done: map[contentKey]string{}, failed: map[contentKey]failedOn{},
 		pending: map[contentKey]string{}, flights: map[contentKey]*flight{}}
 	err := j.Each(func(r journal.Record) error {
 		if r.SHA256 == "" || r.Recipe == "" {
@@ -66,7 +73,7 @@ func loadIndex(j *journal.Journal) (*contentIndex, error) {
 				ix.done[k] = r.Rel // an original rather than a copy, when there is one
 			}
 		case r.State == journal.Failed && verdictOnContent(r.Failure):
-			ix.failed[k] = r.Rel
+			ix.failed[k] = failedOn{r.Rel, true}
 		case r.State == journal.Uploaded || r.State == journal.Submitted || (r.State == journal.Queued && r.Step > 0):
 			ix.pending[k] = r.Rel
 		}
@@ -101,31 +108,31 @@ const (
 	copyFail               // another's job failed on it: fail the same way
 )
 
-// join looks up t's content, hashed as sha: it returns what to do, and
-// the input that decides it (the leader) when it is not t itself.
-// Unless the answer is leads, t is no longer the caller's to settle when
-// it is parked.
-func (ix *contentIndex) join(t *task, k contentKey, retryFailed bool, present func(rel string) bool) (joined, string) {
+// join looks up t's content k: it returns what to do, and the input that
+// decides it (the leader) when it is not t itself, and for copyFail
+// whether that one failed in an earlier run. A parked t is no longer the
+// caller's to settle.
+func (ix *contentIndex) join(t *task, k contentKey, retryFailed bool, present func(rel string) bool) (how joined, leader string, earlier bool) {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 	if fl, ok := ix.flights[k]; ok {
 		fl.followers = append(fl.followers, t)
-		return parked, fl.leader
+		return parked, fl.leader, false
 	}
 	if rel, ok := ix.done[k]; ok && rel != t.f.Rel {
-		return copyDone, rel
+		return copyDone, rel, false
 	}
-	if rel, ok := ix.failed[k]; ok && rel != t.f.Rel && !retryFailed {
-		return copyFail, rel
+	if f, ok := ix.failed[k]; ok && f.rel != t.f.Rel && !retryFailed {
+		return copyFail, f.rel, f.earlier
 	}
 	if rel, ok := ix.pending[k]; ok && rel != t.f.Rel && present(rel) {
 		// An earlier run was stopped with rel's job on its way: rel
 		// resumes it when it is taken, so wait for it.
 		ix.flights[k] = &flight{leader: rel, followers: []*task{t}}
-		return parked, rel
+		return parked, rel, false
 	}
 	ix.flights[k] = &flight{leader: t.f.Rel, running: true}
-	return leads, ""
+	return leads, "", false
 }
 
 // lead makes rel the running leader of its content, taking over the
@@ -169,7 +176,7 @@ func (ix *contentIndex) land(k contentKey, rel string, done, failedOnContent boo
 		ix.done[k] = rel
 		delete(ix.failed, k)
 	case failedOnContent:
-		ix.failed[k] = rel
+		ix.failed[k] = failedOn{rel, false}
 	}
 	return fl.followers
 }
@@ -246,7 +253,7 @@ func (p *Pipeline) dedupe(ctx context.Context, t *task) (handled bool, n int64, 
 
 // joinContent is dedupe for t, of content k.
 func (p *Pipeline) joinContent(ctx context.Context, t *task, k contentKey) (handled bool, n int64, err error) {
-	how, leader := p.index.join(t, k, p.cfg.RetryFailed, p.unchangedInput)
+	how, leader, earlier := p.index.join(t, k, p.cfg.RetryFailed, p.unchangedInput)
 	switch how {
 	case parked:
 		p.log.Info("same content as a file being processed: waiting for its result instead of paying again",
@@ -269,7 +276,7 @@ func (p *Pipeline) joinContent(ctx context.Context, t *task, k contentKey) (hand
 		if fl := rec.Failure; fl != nil {
 			stage, why = Stage(fl.Stage), &hintedError{err: errors.New(fl.Message), hint: fl.Hint}
 		}
-		return true, 0, at(stage, &sameContentError{of: leader, earlier: true, err: why})
+		return true, 0, at(stage, &sameContentError{of: leader, earlier: earlier, err: why})
 	}
 	t.key = k
 	return false, 0, nil
