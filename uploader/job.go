@@ -205,11 +205,13 @@ func (c *Client) Wait(ctx context.Context, job Job) ([]Result, error) {
 	}
 	deadline := submitted.Add(c.cfg.JobTimeout)
 	key := c.apiName(job.Op) + " " + job.Op
-	plan := c.cfg.JobTimes.plan(key, c.cfg.Poll)
+	// Planned afresh before each GET: what other jobs taught meanwhile
+	// counts for this one's next.
+	plan := func() pollPlan { return c.cfg.JobTimes.plan(key, c.cfg.Poll) }
 	seen := seenRunning{}
 	gets := 0
 	var last error
-	for delay := plan.first - c.cfg.Now().Sub(submitted); ; delay = plan.next(c.cfg.Now().Sub(submitted), delay) {
+	for delay := plan().first - c.cfg.Now().Sub(submitted); ; delay = plan().next(c.cfg.Now().Sub(submitted), delay) {
 		wait := min(max(delay, 0), deadline.Sub(c.cfg.Now()))
 		if err := c.sleep(ctx, wait); err != nil {
 			return nil, fmt.Errorf("status: job %s: %w", job.ID, err)

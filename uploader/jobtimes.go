@@ -128,9 +128,14 @@ type pollPlan struct {
 }
 
 // next returns the wait after a GET made at since the job's submission,
-// the wait before it having been last.
+// the wait before it having been last. A job polled by the default plan
+// until something was learned (it was submitted before any job of its
+// kind had ended) switches to the learned one here.
 func (p pollPlan) next(since, last time.Duration) time.Duration {
-	if p.ratio > 1 && since < p.until {
+	switch {
+	case p.ratio > 1 && since < p.first:
+		return max(p.first-since, minPollWait)
+	case p.ratio > 1 && since < p.until:
 		return max(time.Duration(float64(since)*(p.ratio-1)), minPollWait)
 	}
 	return min(max(time.Duration(float64(last)*p.factor), minPollWait), p.max)

@@ -124,3 +124,31 @@ func TestQuantile(t *testing.T) {
 		}
 	}
 }
+
+// A job submitted before anything was learned (the first of a run, all
+// in flight at once) switches to the learned plan as soon as other jobs
+// have taught it: here after its first GET, at 2 s, the next comes at
+// fineRatio × 10 s, not at Adobe's 5 s and 9.5 s.
+func TestPollingSwitchesToWhatOthersTaught(t *testing.T) {
+	jt := NewJobTimes()
+	e := newEnv(t, func(c *Config) { c.JobTimes = jt })
+	key := e.c.apiName(OpRemoveBackground) + " " + OpRemoveBackground
+	start := e.clock.Now()
+	done := statusFor(e, start, 10*time.Second, false)
+	taught := false
+	e.adobe.on("GET /v2/status/", reply{do: func(w http.ResponseWriter, r *http.Request) {
+		if !taught {
+			taught = true
+			jt.Seed(key, slices.Repeat([]time.Duration{10 * time.Second}, minSamples))
+		}
+		done.do(w, r)
+	}})
+	if _, err := e.c.Wait(context.Background(), Job{ID: jobID, Op: OpRemoveBackground, Submitted: start}); err != nil {
+		t.Fatal(err)
+	}
+	ratio := fineRatio
+	want := []time.Duration{2 * time.Second, time.Duration(ratio*float64(10*time.Second)) - 2*time.Second}
+	if got := e.clock.Waits(); !slices.Equal(got, want) {
+		t.Errorf("waits %v, want %v", got, want)
+	}
+}
