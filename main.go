@@ -856,6 +856,7 @@ func loadConfig(cfg *config) error {
 	cfg.limits, cfg.limitOverrides, cfg.limitMargin = g.Limits, g.Limit, g.LimitMargin
 	cfg.maxPosts, cfg.dailyPosts, cfg.redis, cfg.quotaGroup = g.MaxPosts, g.DailyPosts, g.Redis, g.QuotaGroup
 	cfg.metricsAddr, cfg.state, cfg.keepUploads = g.MetricsAddr, g.State, g.KeepUploads
+	cfg.dedupe = g.Dedupe == nil || *g.Dedupe
 	cfg.jobTimeout, cfg.settle, cfg.poll = time.Duration(g.JobTimeout), time.Duration(g.Settle), time.Duration(g.Poll)
 	return nil
 }
@@ -1066,6 +1067,9 @@ func flagsConfig(cfg config) (workflow.File, error) {
 		MetricsAddr: cfg.metricsAddr, State: state, KeepUploads: cfg.keepUploads,
 		JobTimeout: workflow.Duration(cfg.jobTimeout), Settle: workflow.Duration(cfg.settle), Poll: workflow.Duration(cfg.poll),
 		Workflows: []workflow.Entry{e},
+	}
+	if !cfg.dedupe {
+		f.Dedupe = &cfg.dedupe
 	}
 	return workflow.WithoutDefaults(f, d), nil
 }

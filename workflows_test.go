@@ -307,6 +307,12 @@ func TestPrintConfigRoundTrip(t *testing.T) {
 	if r.code != exitOK || !strings.Contains(r.stdout, "op: edit") || !strings.Contains(r.stdout, "in: "+in) {
 		t.Fatalf("-print-config: exit %d\n%s", r.code, r.stdout)
 	}
+	if strings.Contains(r.stdout, "dedupe") {
+		t.Errorf("dedupe is on by default, yet printed:\n%s", r.stdout)
+	}
+	if r := hotfolder(t, cleanEnv(), append(flags, "-dedupe=false", "-print-config")...); !strings.Contains(r.stdout, "dedupe: false") {
+		t.Errorf("-dedupe=false is not in the printed config:\n%s", r.stdout)
+	}
 	cfg := writeConfig(t, r.stdout)
 	if r := hotfolder(t, cleanEnv(), "-config", cfg, "-once"); r.code != exitOK {
 		t.Fatalf("-config of the printed file: exit %d", r.code)

@@ -56,6 +56,7 @@ type File struct {
 	Settle          Duration `yaml:"settle,omitempty"`
 	Poll            Duration `yaml:"poll,omitempty"`
 	KeepUploads     bool     `yaml:"keep-uploads,omitempty"`
+	Dedupe          *bool    `yaml:"dedupe,omitempty"` // nil: on, as -dedupe
 	Workflows       []Entry  `yaml:"workflows"`
 }
 
