@@ -40,9 +40,13 @@
 //
 // # Skipping
 //
-// An input whose output exists and was modified after the input is
-// skipped: it costs no request. Touch or replace the input to have it done
-// again.
+// The journal decides: an input done with this run's recipe (its
+// fingerprint), whose outputs are all there, is skipped and costs no
+// request. New bytes or another recipe make it new work; a new
+// modification time alone (touch, a sync tool) does not: the input is
+// hashed and, its bytes unchanged, skipped. With Config.Dedupe, inputs of
+// the same bytes and recipe get one job, the others copies of its outputs
+// (see dedupe.go).
 //
 // # Writing
 //
