@@ -1342,7 +1342,7 @@ func pipelineConfig(cfg config, s setup, limiter quota, jobTimes *uploader.JobTi
 // holds it: results would be taken for new inputs and paid for again.
 // (-out inside -in is fine: the watcher leaves it out.)
 func checkFolders(in, out string) error {
-	rin, rout := resolved(in), resolved(out)
+	rin, rout := watcher.ResolvePath(in), watcher.ResolvePath(out)
 	switch {
 	case rin == rout:
 		return usagef("-out %s is the hot folder (-in) itself: every result would be taken for a new input and paid for again; "+
@@ -1352,23 +1352,6 @@ func checkFolders(in, out string) error {
 			"give folders side by side, e.g. -out %s", in, out, filepath.Join(filepath.Dir(rin), filepath.Base(rin)+"-done"))
 	}
 	return nil
-}
-
-// resolved is the absolute path p with its symbolic links resolved, as far
-// as it exists, so that two names of one folder compare equal.
-func resolved(p string) string {
-	var rest []string
-	for dir := filepath.Clean(p); ; {
-		if real, err := filepath.EvalSymlinks(dir); err == nil {
-			return filepath.Join(append([]string{real}, rest...)...)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return filepath.Clean(p)
-		}
-		rest = append([]string{filepath.Base(dir)}, rest...)
-		dir = parent
-	}
 }
 
 // dryRun prints what a run would do with the files in -in now, and what

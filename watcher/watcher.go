@@ -132,7 +132,7 @@ func New(cfg Config) (*Watcher, error) {
 		if err != nil {
 			return nil, fmt.Errorf("watcher: exclude %s: %w", ex, err)
 		}
-		abs = resolvePath(abs)
+		abs = ResolvePath(abs)
 		switch {
 		case samePath(abs, root):
 			return nil, fmt.Errorf("watcher: hot folder %s is itself excluded", root)
@@ -211,10 +211,11 @@ func checkRoot(root string) (string, error) {
 	return real, nil
 }
 
-// resolvePath resolves the symbolic links in the absolute path p, including
-// when its last elements do not exist yet (an output folder created later),
-// so that it compares equal to paths found under the resolved root.
-func resolvePath(p string) string {
+// ResolvePath resolves the symbolic links in path p, including when its
+// last elements do not exist yet (an output folder created later), so that
+// two names of one folder compare equal, and a path compares equal to paths
+// found under the resolved root.
+func ResolvePath(p string) string {
 	p = filepath.Clean(p)
 	var rest []string // missing trailing elements, innermost first
 	for dir := p; ; {

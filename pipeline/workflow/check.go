@@ -16,6 +16,7 @@ import (
 	"hotfolder/pipeline"
 	"hotfolder/ratelimit"
 	"hotfolder/uploader"
+	"hotfolder/watcher"
 )
 
 // The keys a config file may have, from the yaml tags of File and Entry,
@@ -227,7 +228,7 @@ func checkFolders(w *Workflow, e Entry, at func(string) int, base string, errs *
 	case err != nil || !st.IsDir():
 		errs.add(at("in"), "in %s is not a folder hotfolder can read", e.In)
 	}
-	switch rin, rout := resolved(w.In), resolved(w.Out); {
+	switch rin, rout := watcher.ResolvePath(w.In), watcher.ResolvePath(w.Out); {
 	case e.Out == "":
 		errs.add(at("out"), "out: the workflow's output folder is required")
 	case e.In == "":
@@ -262,30 +263,30 @@ func checkOverlaps(ws []Workflow, at func(int, string) int, errs *Errors) {
 			if i == j || a.In == "" || b.In == "" || a.Out == "" || b.Out == "" {
 				continue
 			}
-			ain, bin := resolved(a.In), resolved(b.In)
+			ain, bin := watcher.ResolvePath(a.In), watcher.ResolvePath(b.In)
 			if i < j && (ain == bin || within(ain, bin) || within(bin, ain)) {
 				errs.add(at(j, "in"), "in %s overlaps the hot folder of workflow %q (line %d): a file would be taken by both", b.In, a.Name, at(i, "in"))
 			}
-			if within(resolved(a.Out), bin) || resolved(a.Out) == bin {
+			if within(watcher.ResolvePath(a.Out), bin) || watcher.ResolvePath(a.Out) == bin {
 				errs.add(at(i, "out"), "out %s is inside the hot folder of workflow %q (line %d): its results would be taken for new inputs", a.Out, b.Name, at(j, "in"))
 			}
-			if i < j && resolved(a.Out) == resolved(b.Out) {
+			if i < j && watcher.ResolvePath(a.Out) == watcher.ResolvePath(b.Out) {
 				errs.add(at(j, "out"), "out %s is also the output folder of workflow %q (line %d): give each workflow its own", b.Out, a.Name, at(i, "out"))
 			}
-			if i < j && a.OnSuccess == pipeline.Move && b.OnSuccess == pipeline.Move && resolved(a.Processed) == resolved(b.Processed) {
+			if i < j && a.OnSuccess == pipeline.Move && b.OnSuccess == pipeline.Move && watcher.ResolvePath(a.Processed) == watcher.ResolvePath(b.Processed) {
 				errs.add(at(j, "processed"), "processed folder %s is also workflow %q's: give each workflow its own", b.Processed, a.Name)
 			}
-			if i < j && a.OnFailure == pipeline.Move && b.OnFailure == pipeline.Move && resolved(a.Failed) == resolved(b.Failed) {
+			if i < j && a.OnFailure == pipeline.Move && b.OnFailure == pipeline.Move && watcher.ResolvePath(a.Failed) == watcher.ResolvePath(b.Failed) {
 				errs.add(at(j, "failed"), "failed folder %s is also workflow %q's: give each workflow its own", b.Failed, a.Name)
 			}
-			if i < j && a.State == b.State && resolved(a.Out) != resolved(b.Out) {
+			if i < j && a.State == b.State && watcher.ResolvePath(a.Out) != watcher.ResolvePath(b.Out) {
 				errs.add(at(j, "state"), "state %s is also the state folder of workflow %q: give each workflow its own", b.State, a.Name)
 			}
 			for _, m := range []struct {
 				key, dir string
 				used     bool
 			}{{"processed", a.Processed, a.OnSuccess == pipeline.Move}, {"failed", a.Failed, a.OnFailure == pipeline.Move}, {"state", a.State, !within(a.State, a.Out)}} {
-				if m.used && within(resolved(m.dir), bin) {
+				if m.used && within(watcher.ResolvePath(m.dir), bin) {
 					errs.add(at(i, m.key), "%s folder %s is inside the hot folder of workflow %q (line %d): what lands there would be taken for new inputs", m.key, m.dir, b.Name, at(j, "in"))
 				}
 			}
@@ -296,23 +297,6 @@ func checkOverlaps(ws []Workflow, at func(int, string) int, errs *Errors) {
 // within reports whether p lies strictly inside dir.
 func within(p, dir string) bool {
 	return strings.HasPrefix(p, strings.TrimSuffix(dir, string(filepath.Separator))+string(filepath.Separator))
-}
-
-// resolved is the absolute path p with its symbolic links resolved, as far
-// as it exists, so that two names of one folder compare equal.
-func resolved(p string) string {
-	var rest []string
-	for dir := filepath.Clean(p); ; {
-		if real, err := filepath.EvalSymlinks(dir); err == nil {
-			return filepath.Join(append([]string{real}, rest...)...)
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return filepath.Clean(p)
-		}
-		rest = append([]string{filepath.Base(dir)}, rest...)
-		dir = parent
-	}
 }
 
 // checkRecipe reads the workflow's recipe, from its file or inline, and
