@@ -763,8 +763,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		m = metrics.New(metrics.Options{Stats: func() pipeline.Stats { return p.Stats() }, Quota: limiter.Stats, Shared: limiter.shared})
 	}
 	jobTimes := uploader.NewJobTimes()
-	posts := notify.CountPosts(limiter)
-	client, closeAPI, err := newClient(ctx, cfg, s, posts, m, jobTimes, log, stderr)
+	client, closeAPI, err := newClient(ctx, cfg, s, limiter, m, jobTimes, log, stderr)
 	if err != nil {
 		return sum, err
 	}
@@ -796,7 +795,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 		}
 		defer stopMetrics()
 	}
-	told := startNotify(ctx, cfg, s, p, posts, log)
+	told := startNotify(ctx, cfg, s, p, log)
 	display.Start()
 	sum, err = p.Run(ctx)
 	display.Stop()
@@ -810,8 +809,7 @@ func process(ctx context.Context, cfg config, stop <-chan struct{}, stderr io.Wr
 // startNotify starts telling -notify about the run: daily in watch mode
 // and when failures pile up. The function it returns sends the end-of-run
 // summary, taking at most notify.EndBudget.
-func startNotify(ctx context.Context, cfg config, s setup, p *pipeline.Pipeline, posts *notify.PostCounter,
-	log *slog.Logger) func(pipeline.Summary, error) {
+func startNotify(ctx context.Context, cfg config, s setup, p *pipeline.Pipeline, log *slog.Logger) func(pipeline.Summary, error) {
 	sender, err := notify.NewSender(cfg.notifyURL, notify.SenderOptions{})
 	if cfg.notifyURL == "" || err != nil { // validate has refused a bad URL
 		return func(pipeline.Summary, error) {}
@@ -819,7 +817,7 @@ func startNotify(ctx context.Context, cfg config, s setup, p *pipeline.Pipeline,
 	host, _ := os.Hostname()
 	sess := notify.Start(ctx, notify.Config{Sender: sender, Log: log, Host: host, In: s.in,
 		Link: notify.Link(cfg.metricsAddr, s.state, host), Redact: logging.NewRedactor(s.secrets).Redact,
-		Daily: !cfg.once, DailyAt: cfg.notifyClock, Failures: cfg.notifyFailures, Posts: posts.Posts}, p)
+		Daily: !cfg.once, DailyAt: cfg.notifyClock, Failures: cfg.notifyFailures, Posts: p.Posts}, p)
 	return func(sum pipeline.Summary, err error) {
 		stopped := ""
 		if err != nil && !errors.Is(err, context.Canceled) {

@@ -217,9 +217,16 @@ func TestQuotaPacingIsJournaled(t *testing.T) {
 		q.grant("remove-background.get", at)
 		return uploader.Job{ID: src.Path}, nil
 	}}
-	if _, err := e.run(cfg, &fakeSource{files: []watcher.File{e.input("a.jpg", time.Hour)}}, r); err != nil {
+	p := e.pipeline(cfg, &fakeSource{files: []watcher.File{e.input("a.jpg", time.Hour)}}, r)
+	sum, err := p.Run(context.Background())
+	if err != nil {
 		t.Fatal(err)
 	}
+	// Counted as spent: POST buckets only (GETs are not POSTs).
+	if posts := p.Posts(); len(posts) != 1 || posts["remove-background.post"] != 1 || sum.Posts != 1 {
+		t.Errorf("POSTs %v, %d in all; want remove-background.post 1", posts, sum.Posts)
+	}
+	p.Close()
 	if q.fn != nil {
 		t.Error("Close left the journal's callback on the limiter")
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"sync"
@@ -176,8 +177,11 @@ type Pipeline struct {
 	failMu   sync.Mutex
 	failures []Failure
 
-	index               *contentIndex // content dedupe; nil when off
-	copied, saved, post atomic.Int64  // inputs done as copies, POSTs saved so, POSTs granted
+	index         *contentIndex // content dedupe; nil when off
+	copied, saved atomic.Int64  // inputs done as copies, POSTs saved so
+
+	postsMu sync.Mutex
+	posts   map[ratelimit.Bucket]int64 // POSTs granted, by bucket
 
 	// busy holds the inputs a worker has taken, so a file found again while
 	// it is being processed (it changed) waits for that worker instead of
@@ -357,7 +361,12 @@ func (p *Pipeline) journalGrant(b ratelimit.Bucket, at time.Time) {
 	if b != ratelimit.Post && b != ratelimit.RemoveBackgroundPost {
 		return // GET limits are far above what polling spends
 	}
-	p.post.Add(1)
+	p.postsMu.Lock()
+	if p.posts == nil {
+		p.posts = map[ratelimit.Bucket]int64{}
+	}
+	p.posts[b]++
+	p.postsMu.Unlock()
 	if p.cfg.Observer != nil {
 		p.cfg.Observer.Granted(string(b), at)
 	}
@@ -424,7 +433,7 @@ func (p *Pipeline) Stats() Stats {
 		Resumed:       p.resumed.Load(),
 		FailedEarlier: p.failedEarlier.Load(),
 		Copies:        p.copied.Load(),
-		Posts:         p.post.Load(),
+		Posts:         p.postsSpent(),
 		PostsSaved:    p.saved.Load(),
 		PerFile:       p.cfg.PerFile,
 	}
@@ -455,6 +464,26 @@ func (p *Pipeline) Failures(from int) []Failure {
 	defer p.failMu.Unlock()
 	from = min(max(from, 0), len(p.failures))
 	return append([]Failure(nil), p.failures[from:]...)
+}
+
+// Posts returns the POSTs granted this run, by quota bucket (when
+// Config.Quota is set): every request sent on a POST bucket, retries
+// included.
+func (p *Pipeline) Posts() map[ratelimit.Bucket]int64 {
+	p.postsMu.Lock()
+	defer p.postsMu.Unlock()
+	return maps.Clone(p.posts)
+}
+
+// postsSpent is the sum of Posts.
+func (p *Pipeline) postsSpent() int64 {
+	p.postsMu.Lock()
+	defer p.postsMu.Unlock()
+	var n int64
+	for _, c := range p.posts {
+		n += c
+	}
+	return n
 }
 
 // summary is the outcome so far; call it when no worker is running.
