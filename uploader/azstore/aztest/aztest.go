@@ -10,18 +10,18 @@
 package aztest
 
 import (
-	"bytes"
 	"context"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/bloberror"
 	"github.com/Azure/azure-sdk-for-go/sdk/storage/azblob/service"
+
+	"hotfolder/uploader/storetest"
 )
 
 // Azurite's development account, the same in every Azurite.
@@ -58,44 +58,14 @@ func Start(t testing.TB) Server {
 		}
 		skip("AZURE TESTS SKIPPED: azurite-blob not found on PATH; install it with npm install -g azurite@3.37.0 (.ci/run does)")
 	}
-	host, port, _ := net.SplitHostPort(freeAddr(t))
+	host, port, _ := net.SplitHostPort(storetest.FreeAddr(t))
 	s := Server{Endpoint: "http://" + net.JoinHostPort(host, port) + "/" + Account, Account: Account, Key: Key,
 		Container: "hotfolder-test"}
 	// --skipApiVersionCheck: the SDK may speak a newer service version
 	// than this Azurite knows; --loose: ignore headers Azurite lacks.
 	cmd := exec.Command(bin, "--blobHost", host, "--blobPort", port, "--location", t.TempDir(),
 		"--skipApiVersionCheck", "--loose", "--silent")
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("aztest: starting %s: %v", bin, err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill() // our own child, by its pid
-		<-exited
-	})
-	deadline := time.Now().Add(startTimeout)
-	for {
-		conn, err := net.DialTimeout("tcp", net.JoinHostPort(host, port), time.Second)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("aztest: Azurite did not accept connections on port %s within %s:\n%s", port, startTimeout, out.String())
-		}
-		select {
-		case <-exited:
-			t.Fatalf("aztest: Azurite exited (%v):\n%s", waitErr, out.String())
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
+	storetest.Start(t, "Azurite", cmd, net.JoinHostPort(host, port), startTimeout)
 	s.CreateContainer(t, s.Container)
 	return s
 }
@@ -133,38 +103,9 @@ func azurite() string {
 	}
 	if home, err := os.UserHomeDir(); err == nil {
 		p := filepath.Join(home, ".npm-global", "bin", "azurite-blob")
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
+		if storetest.Executable(p) {
 			return p
 		}
 	}
 	return ""
-}
-
-// freeAddr returns a 127.0.0.1 address with a port free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("aztest: no free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// syncBuffer collects a child's output from its copying goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

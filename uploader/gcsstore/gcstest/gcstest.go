@@ -14,7 +14,6 @@
 package gcstest
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -25,12 +24,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
-	"sync"
 	"testing"
 	"time"
 
 	"cloud.google.com/go/storage"
 	"google.golang.org/api/option"
+
+	"hotfolder/uploader/storetest"
 )
 
 // startTimeout bounds how long fake-gcs-server may take to accept connections.
@@ -51,7 +51,7 @@ type Server struct {
 // the bucket "hotfolder-test".
 func Start(t testing.TB) Server {
 	t.Helper()
-	bin := binary()
+	bin := storetest.GoBinary("fake-gcs-server")
 	if bin == "" {
 		skip := t.Skip
 		if os.Getenv("HOTFOLDER_REQUIRE_SERVERS") != "" {
@@ -60,7 +60,7 @@ func Start(t testing.TB) Server {
 		skip("GCS TESTS SKIPPED: fake-gcs-server not found; install it with " +
 			"go install github.com/fsouza/fake-gcs-server@v1.56.1 (.ci/run does)")
 	}
-	addr := freeAddr(t)
+	addr := storetest.FreeAddr(t)
 	host, port, _ := net.SplitHostPort(addr)
 	dir := t.TempDir()
 	s := Server{Endpoint: "http://" + addr, Bucket: "hotfolder-test"}
@@ -68,37 +68,7 @@ func Start(t testing.TB) Server {
 	// path-style object GETs only there.
 	cmd := exec.Command(bin, "-scheme", "http", "-host", host, "-port", port, "-public-host", addr,
 		"-backend", "filesystem", "-filesystem-root", filepath.Join(dir, "data"), "-log-level", "error")
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("gcstest: starting %s: %v", bin, err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill() // our own child, by its pid
-		<-exited
-	})
-	deadline := time.Now().Add(startTimeout)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("gcstest: fake-gcs-server did not accept connections on %s within %s:\n%s", addr, startTimeout, out.String())
-		}
-		select {
-		case <-exited:
-			t.Fatalf("gcstest: fake-gcs-server exited (%v):\n%s", waitErr, out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	storetest.Start(t, "fake-gcs-server", cmd, addr, startTimeout)
 	s.ServiceAccountJSON = ServiceAccount(t)
 	s.CredentialsFile = filepath.Join(dir, "service-account.json")
 	if err := os.WriteFile(s.CredentialsFile, s.ServiceAccountJSON, 0o600); err != nil {
@@ -152,60 +122,4 @@ func ServiceAccount(t testing.TB) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-// binary finds fake-gcs-server: on PATH, in GOBIN, in GOPATH's bin
-// folders, or in ~/go/bin ("" if nowhere).
-func binary() string {
-	if p, err := exec.LookPath("fake-gcs-server"); err == nil {
-		return p
-	}
-	var dirs []string
-	if gobin := os.Getenv("GOBIN"); gobin != "" {
-		dirs = append(dirs, gobin)
-	}
-	for _, gp := range filepath.SplitList(os.Getenv("GOPATH")) {
-		if gp != "" {
-			dirs = append(dirs, filepath.Join(gp, "bin"))
-		}
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "fake-gcs-server")
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
-}
-
-// freeAddr returns a 127.0.0.1 address with a port free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("gcstest: no free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
-// syncBuffer collects a child's output from its copying goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }

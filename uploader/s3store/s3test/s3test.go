@@ -10,16 +10,12 @@
 package s3test
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"errors"
-	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -27,6 +23,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+
+	"hotfolder/uploader/storetest"
 )
 
 // Region is the region the servers are addressed in.
@@ -64,12 +62,12 @@ func Start(t testing.TB) Server {
 		s.createBucket(t)
 		return s
 	}
-	bin := versitygw()
+	bin := storetest.GoBinary("versitygw")
 	if bin == "" {
 		t.Skip("S3 TESTS SKIPPED: versitygw not found; install with " +
 			"go install github.com/versity/versitygw/cmd/versitygw@v1.8.0 or set HOTFOLDER_S3_ENDPOINT")
 	}
-	addr := freeAddr(t)
+	addr := storetest.FreeAddr(t)
 	s := Server{
 		Endpoint:  "http://" + addr,
 		AccessKey: "hotfolder-test",
@@ -80,37 +78,7 @@ func Start(t testing.TB) Server {
 	cmd := exec.Command(bin, "--access", s.AccessKey, "--secret", s.SecretKey, "--region", Region,
 		"--port", addr, "--quiet", "posix", t.TempDir())
 	cmd.Env = cleanEnv()
-	var out syncBuffer
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatalf("s3test: starting %s: %v", bin, err)
-	}
-	exited := make(chan struct{})
-	var waitErr error
-	go func() {
-		waitErr = cmd.Wait()
-		close(exited)
-	}()
-	t.Cleanup(func() {
-		cmd.Process.Kill() // our own child, by its pid
-		<-exited
-	})
-	deadline := time.Now().Add(startTimeout)
-	for {
-		conn, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			conn.Close()
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("s3test: versitygw did not accept connections on %s within %s:\n%s", addr, startTimeout, out.String())
-		}
-		select {
-		case <-exited:
-			t.Fatalf("s3test: versitygw exited (%v):\n%s", waitErr, out.String())
-		case <-time.After(20 * time.Millisecond):
-		}
-	}
+	storetest.Start(t, "versitygw", cmd, addr, startTimeout)
 	s.createBucket(t)
 	return s
 }
@@ -140,44 +108,6 @@ func (s Server) createBucket(t testing.TB) {
 	}
 }
 
-// versitygw finds the versitygw binary: on PATH, in GOBIN, in GOPATH's bin
-// folders, or in ~/go/bin ("" if nowhere).
-func versitygw() string {
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p
-	}
-	var dirs []string
-	if gobin := os.Getenv("GOBIN"); gobin != "" {
-		dirs = append(dirs, gobin)
-	}
-	for _, gp := range filepath.SplitList(os.Getenv("GOPATH")) {
-		if gp != "" {
-			dirs = append(dirs, filepath.Join(gp, "bin"))
-		}
-	}
-	if home, err := os.UserHomeDir(); err == nil {
-		dirs = append(dirs, filepath.Join(home, "go", "bin"))
-	}
-	for _, d := range dirs {
-		p := filepath.Join(d, "versitygw")
-		if st, err := os.Stat(p); err == nil && st.Mode().IsRegular() && st.Mode()&0o111 != 0 {
-			return p
-		}
-	}
-	return ""
-}
-
-// freeAddr returns a 127.0.0.1 address with a port free a moment ago.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("s3test: no free port: %v", err)
-	}
-	defer ln.Close()
-	return ln.Addr().String()
-}
-
 // cleanEnv is the environment without variables that would configure
 // versitygw behind our back (its flags all have environment twins).
 func cleanEnv() []string {
@@ -191,22 +121,4 @@ func cleanEnv() []string {
 		env = append(env, kv)
 	}
 	return env
-}
-
-// syncBuffer collects a child's output from its copying goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *syncBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *syncBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
