@@ -1,47 +1,17 @@
 package gcsstore
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 
 	"hotfolder/ratelimit"
 	"hotfolder/uploader"
 	"hotfolder/uploader/gcsstore/gcstest"
+	"hotfolder/uploader/storetest"
 )
-
-// peakRSS is the process's peak resident set since resetPeakRSS, in bytes.
-func peakRSS(tb testing.TB) float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		tb.Skipf("no /proc/self/status: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			return kb * 1024
-		}
-	}
-	tb.Skip("no VmHWM in /proc/self/status")
-	return 0
-}
-
-// resetPeakRSS sets the peak resident set back to the current one.
-func resetPeakRSS(tb testing.TB) {
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		tb.Skipf("cannot reset the peak RSS: %v", err)
-	}
-}
 
 // BenchmarkUploadLarge uploads a 512 MiB sparse file to fake-gcs-server the
 // way a worker does (uploader.Client.Upload: one streamed request with no
@@ -73,14 +43,14 @@ func BenchmarkUploadLarge(b *testing.B) {
 	var peak float64
 	for b.Loop() {
 		runtime.GC()
-		resetPeakRSS(b)
-		before := peakRSS(b)
+		storetest.ResetPeakRSS(b)
+		before := storetest.PeakRSS(b)
 		up, err := client.Upload(ctx, path)
 		if err != nil {
 			b.Fatal(err)
 		}
-		peak = max(peak, peakRSS(b))
-		b.Logf("%d bytes uploaded; peak RSS %.1f MB (%.1f MB before the upload)", up.Size, peakRSS(b)/1e6, before/1e6)
+		peak = max(peak, storetest.PeakRSS(b))
+		b.Logf("%d bytes uploaded; peak RSS %.1f MB (%.1f MB before the upload)", up.Size, storetest.PeakRSS(b)/1e6, before/1e6)
 		if err := client.Discard(ctx, up); err != nil {
 			b.Fatal(err)
 		}

@@ -1,19 +1,17 @@
 package s3store
 
 import (
-	"bufio"
 	"context"
 	"encoding/binary"
 	"os"
 	"path/filepath"
 	"runtime"
-	"strconv"
-	"strings"
 	"testing"
 
 	"hotfolder/ratelimit"
 	"hotfolder/uploader"
 	"hotfolder/uploader/s3store/s3test"
+	"hotfolder/uploader/storetest"
 )
 
 // bigPSD writes a sparse, structurally valid flat PSD of w×h px, RGB,
@@ -44,35 +42,6 @@ func bigPSD(tb testing.TB, w, h int64) string {
 	return p
 }
 
-// peakRSS is the process's peak resident set since resetPeakRSS, in bytes.
-func peakRSS(tb testing.TB) float64 {
-	f, err := os.Open("/proc/self/status")
-	if err != nil {
-		tb.Skipf("no /proc/self/status: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
-			if err != nil {
-				tb.Fatal(err)
-			}
-			return kb * 1024
-		}
-	}
-	tb.Skip("no VmHWM in /proc/self/status")
-	return 0
-}
-
-// resetPeakRSS sets the peak resident set back to the current one (Linux:
-// "5" to clear_refs).
-func resetPeakRSS(tb testing.TB) {
-	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
-		tb.Skipf("cannot reset the peak RSS: %v", err)
-	}
-}
-
 // BenchmarkUploadLargePSD takes a 2 GB Photoshop document the way a
 // worker does: the local checks for edit (header and section scan), then
 // the single-part streamed upload to a real S3 server (versitygw). It
@@ -99,8 +68,8 @@ func BenchmarkUploadLargePSD(b *testing.B) {
 	var peak, heap float64
 	for b.Loop() {
 		runtime.GC()
-		resetPeakRSS(b)
-		before := peakRSS(b)
+		storetest.ResetPeakRSS(b)
+		before := storetest.PeakRSS(b)
 		if err := client.Check(ctx, edit, path); err != nil {
 			b.Fatal(err)
 		}
@@ -108,11 +77,11 @@ func BenchmarkUploadLargePSD(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		peak = max(peak, peakRSS(b))
+		peak = max(peak, storetest.PeakRSS(b))
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		heap = max(heap, float64(ms.HeapSys))
-		b.Logf("%d bytes uploaded; peak RSS %.1f MB (%.1f MB before the upload)", up.Size, peakRSS(b)/1e6, before/1e6)
+		b.Logf("%d bytes uploaded; peak RSS %.1f MB (%.1f MB before the upload)", up.Size, storetest.PeakRSS(b)/1e6, before/1e6)
 		if err := client.Discard(ctx, up); err != nil {
 			b.Fatal(err)
 		}

@@ -6,11 +6,14 @@
 package storetest
 
 import (
+	"bufio"
 	"bytes"
 	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -114,4 +117,35 @@ func (l *syncBuffer) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.b.String()
+}
+
+// PeakRSS is the process's peak resident set since ResetPeakRSS, in bytes,
+// for the benchmarks that upload large files in flat memory. Where Linux's
+// /proc does not tell, tb is skipped.
+func PeakRSS(tb testing.TB) float64 {
+	f, err := os.Open("/proc/self/status")
+	if err != nil {
+		tb.Skipf("no /proc/self/status: %v", err)
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		if v, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+			kb, err := strconv.ParseFloat(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 64)
+			if err != nil {
+				tb.Fatal(err)
+			}
+			return kb * 1024
+		}
+	}
+	tb.Skip("no VmHWM in /proc/self/status")
+	return 0
+}
+
+// ResetPeakRSS sets the peak resident set back to the current one (Linux:
+// "5" to clear_refs).
+func ResetPeakRSS(tb testing.TB) {
+	if err := os.WriteFile("/proc/self/clear_refs", []byte("5"), 0); err != nil {
+		tb.Skipf("cannot reset the peak RSS: %v", err)
+	}
 }
