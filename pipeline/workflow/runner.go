@@ -434,6 +434,9 @@ func addStats(a, b pipeline.Stats) pipeline.Stats {
 		Done: a.Done + b.Done, Failed: a.Failed + b.Failed,
 		Uploaded: a.Uploaded + b.Uploaded, Downloaded: a.Downloaded + b.Downloaded,
 		Resumed: a.Resumed + b.Resumed, FailedEarlier: a.FailedEarlier + b.FailedEarlier,
+		Copies: a.Copies + b.Copies, Posts: a.Posts + b.Posts, PostsSaved: a.PostsSaved + b.PostsSaved,
+		// PerFile is left out: the workflows share one quota, so their
+		// paces do not add up.
 		LastDone: last(a.LastDone, b.LastDone), LastSuccess: last(a.LastSuccess, b.LastSuccess),
 		Halted: cmp.Or(a.Halted, b.Halted),
 	}

@@ -232,3 +232,17 @@ func TestRunnerFatal(t *testing.T) {
 		t.Errorf("Run: %v, want an error naming workflow b", err)
 	}
 }
+
+// The process's totals add up the workflows', the quota they spent and
+// saved included (a summary with -config says POSTs as one folder does).
+func TestAddStatsSumsTheQuota(t *testing.T) {
+	a := pipeline.Stats{Found: 3, Done: 3, Copies: 1, Posts: 2, PostsSaved: 1, PerFile: time.Second}
+	b := pipeline.Stats{Found: 5, Done: 4, Failed: 1, Posts: 5}
+	got := addStats(a, b)
+	if got.Found != 8 || got.Done != 7 || got.Failed != 1 || got.Copies != 1 || got.Posts != 7 || got.PostsSaved != 1 {
+		t.Errorf("sum %+v", got)
+	}
+	if got.PerFile != 0 {
+		t.Errorf("PerFile %v: the workflows share one quota, their paces do not add", got.PerFile)
+	}
+}
