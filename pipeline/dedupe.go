@@ -222,21 +222,11 @@ func (e *sameContentError) Hint() string {
 
 // contentOf hashes t's input for the index.
 func (p *Pipeline) contentOf(t *task) (contentKey, error) {
-	sum, err := fileSHA256(t.f.Path)
+	sum, err := uploader.FileSHA256(t.f.Path)
 	if err != nil {
 		return contentKey{}, at(StageCheck, fmt.Errorf("read the input: %w", err))
 	}
 	return contentKey{sum, p.cfg.Fingerprint}, nil
-}
-
-// fileSHA256 is the hex SHA-256 of the file at path.
-func fileSHA256(path string) (string, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return "", err
-	}
-	defer f.Close()
-	return sha256Hex(f)
 }
 
 // dedupe joins t, checked, to the content index. It returns handled when

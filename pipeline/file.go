@@ -223,7 +223,7 @@ func (p *Pipeline) onlyTouched(rec journal.Record, known bool, f watcher.File, o
 	default:
 		return false
 	}
-	sum, err := fileSHA256(f.Path)
+	sum, err := uploader.FileSHA256(f.Path)
 	return err == nil && sum == rec.SHA256
 }
 

@@ -195,7 +195,7 @@ func (cp *copyPlan) plan(pl *Planned, f watcher.File) {
 	if cp == nil || pl.Action != PlanProcess {
 		return
 	}
-	sum, err := fileSHA256(f.Path)
+	sum, err := uploader.FileSHA256(f.Path)
 	if err != nil {
 		return // the run will say
 	}

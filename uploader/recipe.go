@@ -352,7 +352,7 @@ func (r Recipe) Fingerprint() (string, error) {
 	}
 	for i := range c.Steps {
 		for _, ref := range c.Steps[i].auxRefs(path("steps").index(i)) {
-			sum, err := fileSHA256(*ref.file)
+			sum, err := FileSHA256(*ref.file)
 			if err != nil {
 				return "", fmt.Errorf("fingerprint: %s: %w", ref.p, err)
 			}
@@ -390,8 +390,10 @@ func (r Recipe) clone() (Recipe, error) {
 	return c, nil
 }
 
-// fileSHA256 returns the hex SHA-256 of the file at name.
-func fileSHA256(name string) (string, error) {
+// FileSHA256 returns the hex SHA-256 of the file at name: the content
+// hash the journal keeps of an input, and a recipe's fingerprint of its
+// files.
+func FileSHA256(name string) (string, error) {
 	f, err := os.Open(name)
 	if err != nil {
 		return "", err
